@@ -1,0 +1,137 @@
+# pgwake — GNU make build. `make` builds build/pgwake and the worker library;
+# `make test` runs unit, SQL and integration tests; `make asan` the same under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
+
+CC       ?= cc
+BUILD    ?= build
+PREFIX   ?= /usr/local
+PKGS     := libpq libevent libevent_pthreads libcurl inih jansson
+TESTPKGS := cmocka
+
+# Missing packages are installed (as root) or named (otherwise) before anything
+# is compiled, so a fresh Debian machine goes from nothing to a build.
+DEPS_OK := $(shell pkg-config --exists $(PKGS) $(TESTPKGS) && echo yes)
+ifneq ($(DEPS_OK),yes)
+  ifeq ($(filter help clean format,$(MAKECMDGOALS)),)
+    $(info pgwake: build dependencies missing; running scripts/install-deps)
+    DEPS_RC := $(shell sh scripts/install-deps >&2; echo $$?)
+    ifneq ($(DEPS_RC),0)
+      $(error install the packages above, then run make again)
+    endif
+  endif
+endif
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wno-unused-parameter -Wformat=2 -Wno-format-nonliteral
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude -Isrc -I$(BUILD) \
+             $(shell pkg-config --cflags $(PKGS)) $(SAN)
+LDLIBS_ALL = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+LDFLAGS  ?=
+
+SRC_MAIN   := src/main.c
+SRC_CORE   := $(filter-out $(SRC_MAIN),$(wildcard src/*.c))
+SRC_LIBWK  := $(wildcard src/libworker/*.c)
+SQL_FILES  := $(sort $(wildcard sql/[0-9]*.sql))
+OBJ_CORE   := $(SRC_CORE:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/sql_embed.o
+OBJ_LIBWK  := $(SRC_LIBWK:src/libworker/%.c=$(BUILD)/obj/libworker/%.o)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+WORKER_SRC := $(wildcard tests/workers/*.c)
+WORKER_BIN := $(WORKER_SRC:tests/workers/%.c=$(BUILD)/workers/%)
+EXAMPLE_SRC:= $(wildcard examples/*.c)
+EXAMPLE_BIN:= $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+BENCH_SRC  := $(wildcard bench/*.c)
+BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test unit sqltest itest asan valgrind bench demo clean install format deps
+all: $(BUILD)/pgwake $(BUILD)/libpgwake-worker.a $(WORKER_BIN) $(EXAMPLE_BIN)
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/obj/libworker/%.o: src/libworker/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+# Migrations are compiled into the binary so `pgwake migrate` works from any folder.
+$(BUILD)/sql_embed.c: $(SQL_FILES) scripts/embed-sql
+	@mkdir -p $(BUILD)
+	sh scripts/embed-sql $(SQL_FILES) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/sql_embed.o: $(BUILD)/sql_embed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libpgwake-core.a: $(OBJ_CORE)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libpgwake-worker.a: $(OBJ_LIBWK)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/pgwake: $(BUILD)/obj/main.o $(BUILD)/libpgwake-core.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpgwake-core.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) $(LDFLAGS) -o $@ $< \
+	  $(BUILD)/libpgwake-core.a $(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
+
+$(BUILD)/workers/%: tests/workers/%.c $(BUILD)/libpgwake-worker.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libpgwake-worker.a $(LDLIBS_ALL)
+
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libpgwake-worker.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libpgwake-worker.a $(LDLIBS_ALL)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libpgwake-worker.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libpgwake-worker.a $(LDLIBS_ALL)
+
+test: all $(UNIT_BIN)
+	BUILD=$(BUILD) sh tests/run.sh all
+
+unit: $(UNIT_BIN)
+	BUILD=$(BUILD) sh tests/run.sh unit
+
+sqltest: all
+	BUILD=$(BUILD) sh tests/run.sh sql
+
+itest: all
+	BUILD=$(BUILD) sh tests/run.sh integration
+
+asan:
+	$(MAKE) BUILD=build-asan CC=clang \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  CFLAGS="-O1 -g" LDFLAGS="-fsanitize=address,undefined" test
+
+valgrind: all $(UNIT_BIN)
+	BUILD=$(BUILD) VALGRIND=1 sh tests/run.sh all
+
+bench: all $(BENCH_BIN)
+	BUILD=$(BUILD) sh bench/run.sh
+
+demo: all
+	BUILD=$(BUILD) sh scripts/demo
+
+deps:
+	sh scripts/install-deps
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/pgwake \
+	  $(DESTDIR)$(PREFIX)/share/pgwake/sql $(DESTDIR)$(PREFIX)/share/pgwake/conf
+	install -m 755 $(BUILD)/pgwake $(DESTDIR)$(PREFIX)/bin/pgwake
+	install -m 644 $(BUILD)/libpgwake-worker.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/pgwake/worker.h $(DESTDIR)$(PREFIX)/include/pgwake/
+	install -m 644 $(SQL_FILES) $(DESTDIR)$(PREFIX)/share/pgwake/sql/
+	install -m 644 conf/* $(DESTDIR)$(PREFIX)/share/pgwake/conf/
+
+format:
+	sh scripts/format
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) build-asan -name '*.d' 2>/dev/null)
