@@ -22,7 +22,7 @@ ifneq ($(DEPS_OK),yes)
 endif
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-            -Wno-unused-parameter -Wformat=2 -Wno-format-nonliteral
+            -Wno-unused-parameter -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude -Isrc -I$(BUILD) \
              $(shell pkg-config --cflags $(PKGS)) $(SAN)

@@ -1,0 +1,156 @@
+/* cli.c: option parsing, configuration lookup and connection shared by the
+ * subcommands; every error names the thing that is wrong and what to do. */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+enum { OPT_JSON = 256, OPT_STATUS, OPT_LIMIT, OPT_PRIORITY, OPT_RUN, OPT_MAX_ATTEMPTS };
+
+/* cli_long_arg parses a whole decimal number within [min, max]. */
+bool cli_long_arg(const char *s, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* cli_parse reads the options that follow a subcommand; positional arguments
+ * are left in o->args. Options may come before or after them. */
+bool cli_parse(int argc, char **argv, CliOpts *o, char *err)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"dsn", required_argument, NULL, 'd'},
+        {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+        {"json", no_argument, NULL, OPT_JSON},    {"status", no_argument, NULL, OPT_STATUS},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {"priority", required_argument, NULL, OPT_PRIORITY},
+        {"run", required_argument, NULL, OPT_RUN},
+        {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof *o);
+    o->limit = 20;
+    o->max_attempts = 5;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+c:d:vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->conf_path = optarg; break;
+        case 'd': o->dsn = optarg; break;
+        case 'v': log_level = log_level < LOG_NOISE ? log_level + 1 : LOG_NOISE; break;
+        case 'h': o->help = true; break;
+        case OPT_JSON: o->json = true; break;
+        case OPT_STATUS: o->status = true; break;
+        case OPT_LIMIT:
+            if (!cli_long_arg(optarg, 1, 100000, &o->limit))
+                return snprintf(err, ERR_LEN, "--limit wants a number from 1 to 100000, not \"%s\"", optarg), false;
+            break;
+        case OPT_PRIORITY:
+            if (!cli_long_arg(optarg, -2147483647L, 2147483647L, &o->priority))
+                return snprintf(err, ERR_LEN, "--priority wants an integer, not \"%s\"", optarg), false;
+            break;
+        case OPT_RUN:
+            if (!cli_long_arg(optarg, 1, __LONG_MAX__, &o->run_id))
+                return snprintf(err, ERR_LEN, "--run wants a run id, not \"%s\"", optarg), false;
+            break;
+        case OPT_MAX_ATTEMPTS:
+            if (!cli_long_arg(optarg, 1, 1000000, &o->max_attempts))
+                return snprintf(err, ERR_LEN, "--max-attempts wants a number from 1, not \"%s\"", optarg), false;
+            break;
+        default:
+            if (optopt && optopt < 256 && strchr("cd", optopt))
+                snprintf(err, ERR_LEN, "option -%c needs a value", optopt);
+            else
+                snprintf(err, ERR_LEN, "unknown option \"%s\"", argv[optind - 1]);
+            return false;
+        }
+        /* Options may follow positional arguments: skip over those. */
+        while (optind < argc && argv[optind][0] != '-') {
+            if (o->nargs == 0)
+                o->args = calloc((size_t)argc, sizeof *o->args);
+            if (!o->args)
+                return snprintf(err, ERR_LEN, "out of memory"), false;
+            o->args[o->nargs++] = argv[optind++];
+        }
+    }
+    for (; optind < argc; optind++) {
+        if (o->nargs == 0)
+            o->args = calloc((size_t)argc, sizeof *o->args);
+        if (!o->args)
+            return snprintf(err, ERR_LEN, "out of memory"), false;
+        o->args[o->nargs++] = argv[optind];
+    }
+    return true;
+}
+
+/* dsn_pick returns the connection string by SPEC section 6's order: -d,
+ * PGWAKE_DSN, the config's dsn, DATABASE_URL, POSTGRES_URL, else "" (libpq's
+ * own defaults: PGHOST, PGDATABASE, ...). */
+const char *dsn_pick(const char *opt_d, const char *conf_dsn, GetenvFn env)
+{
+    const char *v;
+    if (opt_d && *opt_d)
+        return opt_d;
+    if ((v = env("PGWAKE_DSN")) && *v)
+        return v;
+    if (conf_dsn && *conf_dsn)
+        return conf_dsn;
+    if ((v = env("DATABASE_URL")) && *v)
+        return v;
+    if ((v = env("POSTGRES_URL")) && *v)
+        return v;
+    return "";
+}
+
+static const char *real_getenv(const char *name) { return getenv(name); }
+
+/* cli_load_config loads the configuration when one is named or found; returns
+ * an exit code. A command that does not require one runs without it. */
+int cli_load_config(const CliOpts *o, bool required, Config **out)
+{
+    char err[ERR_LEN] = "";
+    *out = NULL;
+    const char *path = cfg_find_path(o->conf_path, err);
+    if (!path) {
+        if (!required)
+            return EXIT_OK;
+        fprintf(stderr, "pgwake: %s\n", err);
+        return EXIT_USAGE;
+    }
+    *out = cfg_load(path, err);
+    if (!*out) {
+        fprintf(stderr, "pgwake: %s\n", err);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+/* cli_connect opens a blocking connection for a one-shot command; NULL after
+ * printing why (libpq's message never contains the password). */
+PGconn *cli_connect(const CliOpts *o, const Config *cfg)
+{
+    const char *dsn = dsn_pick(o->dsn, cfg ? cfg->dsn : NULL, real_getenv);
+    const char *keys[] = {"dbname", "fallback_application_name", NULL};
+    const char *vals[] = {dsn, "pgwake", NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (!c || PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "pgwake: unable to connect to the database: %s"
+                        "(set -d DSN, PGWAKE_DSN or dsn in the configuration)\n",
+                c ? PQerrorMessage(c) : "out of memory\n");
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}

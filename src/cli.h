@@ -1,0 +1,36 @@
+/* cli.h: what every subcommand shares: options after the subcommand (-c, -d, -v),
+ * the configuration lookup, the DSN order of SPEC section 6, a blocking connection. */
+#ifndef PGWAKE_CLI_H
+#define PGWAKE_CLI_H
+
+#include <stdbool.h>
+#include <libpq-fe.h>
+
+#include "config.h"
+
+/* Exit codes of SPEC section 6. */
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_NOT_RUNNING = 3 };
+
+typedef struct CliOpts {
+    const char *conf_path; /* -c FILE */
+    const char *dsn;       /* -d DSN */
+    bool json;             /* --json (status) */
+    bool status;           /* --status (migrate) */
+    bool help;             /* -h / --help */
+    long limit;            /* --limit N (runs) */
+    long priority;         /* --priority N (enqueue) */
+    long run_id;           /* --run ID (enqueue), 0 = none */
+    long max_attempts;     /* --max-attempts N (enqueue) */
+    int nargs;             /* positional arguments left */
+    char **args;
+} CliOpts;
+
+typedef const char *(*GetenvFn)(const char *name);
+
+bool cli_parse(int argc, char **argv, CliOpts *o, char *err);
+const char *dsn_pick(const char *opt_d, const char *conf_dsn, GetenvFn env);
+int cli_load_config(const CliOpts *o, bool required, Config **out);
+PGconn *cli_connect(const CliOpts *o, const Config *cfg);
+bool cli_long_arg(const char *s, long min, long max, long *out);
+
+#endif

@@ -1,0 +1,11 @@
+/* commands.h: the subcommands main.c dispatches to; each returns an exit code. */
+#ifndef PGWAKE_COMMANDS_H
+#define PGWAKE_COMMANDS_H
+
+#include "cli.h"
+
+int cmd_migrate(const CliOpts *o);
+int cmd_enqueue(const CliOpts *o);
+int cmd_notify(const CliOpts *o);
+
+#endif

@@ -1,0 +1,42 @@
+/* db.h: the daemon's one non-blocking PostgreSQL connection: connect, a FIFO of
+ * parameterized queries, notifications, and reconnect with capped backoff. */
+#ifndef PGWAKE_DB_H
+#define PGWAKE_DB_H
+
+#include <stdbool.h>
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+typedef struct DbConn DbConn;
+
+/* Called with the query's last result, or NULL when the connection was lost
+ * before it completed (queries flagged DBQ_RETRY are re-sent instead). */
+typedef void (*DbResultCb)(void *arg, PGresult *res);
+
+typedef struct DbHooks {
+    void (*on_notify)(void *arg, const char *channel, const char *payload);
+    void (*on_up)(void *arg);   /* connected: issue DBQ_SETUP queries, then db_open_gate() */
+    void (*on_down)(void *arg); /* lost (or failed to connect) */
+    void *arg;
+} DbHooks;
+
+enum {
+    DBQ_RETRY = 1u << 0, /* idempotent: kept and re-sent across a reconnect */
+    DBQ_SETUP = 1u << 1, /* may run before the gate opens (start-up sequence) */
+};
+
+DbConn *db_new(struct event_base *base, const char *dsn, const DbHooks *hooks);
+void db_start(DbConn *db);
+bool db_query(DbConn *db, const char *sql, int nparams, const char *const *params, unsigned flags,
+              DbResultCb cb, void *arg);
+void db_open_gate(DbConn *db);
+void db_reconnect(DbConn *db, const char *why);
+bool db_ready(const DbConn *db);
+int db_queued(const DbConn *db);
+const char *db_last_error(const DbConn *db);
+unsigned long db_reconnects(const DbConn *db);
+void db_cancel_arg(DbConn *db, const void *arg);
+void db_free(DbConn *db);
+PGconn *db_pgconn(DbConn *db);
+
+#endif

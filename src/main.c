@@ -1,0 +1,113 @@
+/* main.c: argv -> subcommand table {name, fn, usage}; exit 0/1/2/3; no logic. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "log.h"
+
+#ifndef PGWAKE_VERSION
+#define PGWAKE_VERSION "0.1.0"
+#endif
+
+typedef struct Command {
+    const char *name;
+    int (*fn)(const CliOpts *o);
+    const char *usage; /* first line: synopsis; the rest: what it does */
+} Command;
+
+static const Command commands[] = {
+    {"migrate", cmd_migrate,
+     "pgwake migrate [--status] [-c FILE] [-d DSN]\n"
+     "  Applies the migrations built into this binary, in order, once each, each in a\n"
+     "  transaction, under an advisory lock. Idempotent. Refuses a database whose schema\n"
+     "  is newer than this pgwake. --status lists each migration as applied or pending.\n"},
+    {"enqueue", cmd_enqueue,
+     "pgwake enqueue [-c FILE] [-d DSN] [--priority N] [--run ID] [--max-attempts N] STAGE [JSON]\n"
+     "  Adds one task to STAGE with the JSON payload (default {}), prints its id.\n"},
+    {"notify", cmd_notify,
+     "pgwake notify [-c FILE] [-d DSN] STAGE|'*'\n"
+     "  Sends NOTIFY pgwake_wake: a daemon serving STAGE (or every stage for '*')\n"
+     "  recounts its work and wakes or starts workers.\n"},
+};
+
+static const char general_help[] =
+    "pgwake %s: starts, wakes and supervises PostgreSQL-backed stage workers.\n"
+    "\n"
+    "usage: pgwake COMMAND [options] [arguments]\n"
+    "\n"
+    "commands:\n"
+    "%s"
+    "  version             print the version\n"
+    "  help [COMMAND]      this text, or one command's\n"
+    "\n"
+    "options (after the command): -c FILE configuration, -d DSN database, -v more logging\n"
+    "configuration: -c FILE, else $PGWAKE_CONF, else /etc/pgwake/pgwake.conf\n"
+    "database: -d DSN, else $PGWAKE_DSN, else dsn in the configuration, else $DATABASE_URL,\n"
+    "  else $POSTGRES_URL, else libpq's defaults ($PGHOST, $PGDATABASE, ...)\n"
+    "\n"
+    "exit codes: 0 success; 1 runtime failure (database unreachable, host lock held);\n"
+    "  2 usage or configuration error; status: 1 a stage FATAL or stopped, 3 daemon not running\n";
+
+static const Command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static int print_help(const char *name, FILE *out)
+{
+    if (name) {
+        const Command *c = find_command(name);
+        if (!c) {
+            fprintf(stderr, "pgwake: no command \"%s\" (see pgwake help)\n", name);
+            return EXIT_USAGE;
+        }
+        fputs(c->usage, out);
+        return EXIT_OK;
+    }
+    char list[2048] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        const char *u = commands[i].usage;
+        const char *nl = strchr(u, '\n');
+        n += (size_t)snprintf(list + n, sizeof list - n, "  %.*s\n", (int)(nl - u - 7), u + 7);
+    }
+    fprintf(out, general_help, PGWAKE_VERSION, list);
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    const char *lvl = getenv("PGWAKE_LOG_LEVEL");
+    if (lvl && !log_level_parse(lvl, &log_level))
+        fprintf(stderr, "pgwake: ignoring PGWAKE_LOG_LEVEL=%s (use error, warning, info, debug)\n", lvl);
+    if (argc < 2) {
+        print_help(NULL, stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "version") == 0 || strcmp(name, "--version") == 0) {
+        printf("pgwake %s\n", PGWAKE_VERSION);
+        return EXIT_OK;
+    }
+    if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+        return print_help(argc > 2 ? argv[2] : NULL, stdout);
+    const Command *c = find_command(name);
+    if (!c) {
+        fprintf(stderr, "pgwake: unknown command \"%s\" (see pgwake help)\n", name);
+        return EXIT_USAGE;
+    }
+    CliOpts o;
+    char err[ERR_LEN];
+    if (!cli_parse(argc - 1, argv + 1, &o, err)) {
+        fprintf(stderr, "pgwake %s: %s\n%s", name, err, c->usage);
+        return EXIT_USAGE;
+    }
+    int rc = o.help ? print_help(name, stdout) : c->fn(&o);
+    free(o.args);
+    return rc;
+}

@@ -1,0 +1,112 @@
+/* migrate.c: applies sql/NNNN_*.sql in order, once each, each in its own
+ * transaction, under a session advisory lock so two migrations at once are safe. */
+#include "migrate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+/* An arbitrary constant; shared with nothing else in pgwake. */
+#define MIGRATE_LOCK_KEY "7040119001"
+
+/* migrate_latest returns the newest version this binary knows. */
+int migrate_latest(void)
+{
+    return pgwake_migration_count ? pgwake_migrations[pgwake_migration_count - 1].version : 0;
+}
+
+static bool exec_ok(PGconn *c, const char *sql, char *err)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok)
+        snprintf(err, ERR_LEN, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    return ok;
+}
+
+/* migrate_db_version returns the database's newest applied version (0 for a
+ * database without schema pgwake), or -1 with err set. */
+int migrate_db_version(PGconn *c, char *err)
+{
+    PGresult *r = PQexec(c, "SELECT CASE WHEN pg_catalog.to_regclass('pgwake.schema_migrations') IS NULL"
+                            " THEN 0 ELSE (SELECT COALESCE(max(version), 0) FROM pgwake.schema_migrations) END");
+    int v = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        v = atoi(PQgetvalue(r, 0, 0));
+    else
+        snprintf(err, ERR_LEN, "unable to read the schema version: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    return v;
+}
+
+static bool apply_one(PGconn *c, const Migration *m, char *err)
+{
+    char e[ERR_LEN];
+    if (!exec_ok(c, "BEGIN", e)) {
+        snprintf(err, ERR_LEN, "%s: %s", m->name, e);
+        return false;
+    }
+    if (!exec_ok(c, m->sql, e)) {
+        snprintf(err, ERR_LEN, "migration %s failed (rolled back): %s", m->name, e);
+        exec_ok(c, "ROLLBACK", e);
+        return false;
+    }
+    if (!exec_ok(c, "COMMIT", e)) {
+        snprintf(err, ERR_LEN, "migration %s failed at commit: %s", m->name, e);
+        return false;
+    }
+    return true;
+}
+
+/* migrate_apply brings the database to the newest version, printing one line
+ * per migration applied; refuses a database newer than this binary. */
+bool migrate_apply(PGconn *c, FILE *out, char *err)
+{
+    char e[ERR_LEN];
+    if (!exec_ok(c, "SELECT pg_catalog.pg_advisory_lock(" MIGRATE_LOCK_KEY ")", e)) {
+        snprintf(err, ERR_LEN, "unable to take the migration lock: %s", e);
+        return false;
+    }
+    bool ok = true;
+    int have = migrate_db_version(c, err);
+    if (have < 0)
+        ok = false;
+    else if (have > migrate_latest()) {
+        snprintf(err, ERR_LEN, "the database's schema pgwake is at version %d, newer than this "
+                 "pgwake knows (%d); upgrade pgwake instead", have, migrate_latest());
+        ok = false;
+    }
+    int applied = 0;
+    for (int i = 0; ok && i < pgwake_migration_count; i++) {
+        const Migration *m = &pgwake_migrations[i];
+        if (m->version <= have)
+            continue;
+        ok = apply_one(c, m, err);
+        if (ok) {
+            fprintf(out, "applied %s\n", m->name);
+            applied++;
+        }
+    }
+    if (ok && applied == 0)
+        fprintf(out, "schema pgwake is up to date (version %d)\n", have);
+    exec_ok(c, "SELECT pg_catalog.pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", e);
+    return ok;
+}
+
+/* migrate_status prints each known migration as applied or pending. */
+bool migrate_status(PGconn *c, FILE *out, char *err)
+{
+    int have = migrate_db_version(c, err);
+    if (have < 0)
+        return false;
+    for (int i = 0; i < pgwake_migration_count; i++)
+        fprintf(out, "%-8s %s\n", pgwake_migrations[i].version <= have ? "applied" : "pending",
+                pgwake_migrations[i].name);
+    if (have > migrate_latest())
+        fprintf(out, "the database is at version %d, newer than this pgwake (%d)\n", have,
+                migrate_latest());
+    return true;
+}
