@@ -1,0 +1,176 @@
+/*
+ * conn.c - blocking libpq connections for the worker library: connect with
+ * keepalives and application_name, reconnect with backoff, classify errors as
+ * "connection lost" (retry after reconnecting) or "SQL error" (report).
+ */
+#include "libworker/conn.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "pgwake/worker.h"
+
+enum {
+    BACKOFF_FIRST_MS = 100,
+    BACKOFF_MAX_MS = 5000,
+    LOG_EVERY = 10, /* after the first failure, log every 10th attempt (~50 s) */
+};
+
+void pgwk_conn_init(WkConn *c, const char *dsn, const char *name, const WkLog *log,
+                    WkSleepFn sleep, void *sleep_arg)
+{
+    memset(c, 0, sizeof *c);
+    c->dsn = dsn;
+    c->name = name;
+    c->log = log;
+    c->sleep = sleep;
+    c->sleep_arg = sleep_arg;
+    c->backoff_ms = BACKOFF_FIRST_MS;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* one_line copies msg into buf, newlines turned into spaces, trailing ones cut. */
+static void one_line(char *buf, size_t len, const char *msg)
+{
+    size_t n = 0;
+    bool space = true; /* drops leading white space too */
+    if (!msg || !*msg)
+        msg = "unknown error";
+    for (const char *p = msg; *p && n + 1 < len; p++) {
+        bool ws = *p == '\n' || *p == '\t' || *p == ' ' || *p == '\r';
+        if (ws && space)
+            continue;
+        buf[n++] = ws ? ' ' : *p;
+        space = ws;
+    }
+    while (n > 0 && buf[n - 1] == ' ')
+        n--;
+    buf[n] = '\0';
+}
+
+/*
+ * try_connect makes one attempt. Our keepalive settings come before the DSN
+ * so that the DSN may override them; application_name comes after it because
+ * operators look for "pgwake-worker" in pg_stat_activity.
+ */
+static bool try_connect(WkConn *c)
+{
+    const char *keys[8], *vals[8];
+    int n = 0;
+    keys[n] = "connect_timeout", vals[n++] = "10";
+    keys[n] = "keepalives", vals[n++] = "1";
+    keys[n] = "keepalives_idle", vals[n++] = "30";
+    keys[n] = "keepalives_interval", vals[n++] = "10";
+    keys[n] = "keepalives_count", vals[n++] = "3";
+    if (c->dsn && *c->dsn)
+        keys[n] = "dbname", vals[n++] = c->dsn;
+    keys[n] = "application_name", vals[n++] = "pgwake-worker";
+    keys[n] = NULL, vals[n] = NULL;
+
+    c->pg = PQconnectdbParams(keys, vals, 1);
+    if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
+        return true;
+    one_line(c->error, sizeof c->error, c->pg ? PQerrorMessage(c->pg) : "out of memory");
+    PQfinish(c->pg);
+    c->pg = NULL;
+    return false;
+}
+
+bool pgwk_conn_connect(WkConn *c, long max_wait_ms)
+{
+    long long start = now_ms();
+    while (!c->pg) {
+        if (try_connect(c)) {
+            if (c->failures > 0)
+                wk_warn(c->log, "%s connection: reconnected after %u failed attempts", c->name,
+                        c->failures);
+            c->failures = 0;
+            c->backoff_ms = BACKOFF_FIRST_MS;
+            return true;
+        }
+        c->failures++;
+        bool last = max_wait_ms >= 0 && now_ms() - start + c->backoff_ms > max_wait_ms;
+        if (c->failures == 1 || c->failures % LOG_EVERY == 0 || last)
+            wk_warn(c->log, "unable to connect (%s connection): %s (%s)", c->name, c->error,
+                    last ? "giving up" : "retrying with backoff");
+        if (last || !c->sleep(c->sleep_arg, c->backoff_ms))
+            return false;
+        c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+    }
+    return true;
+}
+
+/*
+ * is_lost says whether a failure means the connection is gone: libpq says so,
+ * there is no result at all, or the server reports a connection exception
+ * (class 08) or operator intervention by shutdown (57P01..57P03).
+ */
+static bool is_lost(PGconn *pg, const PGresult *r)
+{
+    if (!pg || PQstatus(pg) != CONNECTION_OK || !r)
+        return true;
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (!st)
+        return false;
+    return strncmp(st, "08", 2) == 0 || strcmp(st, "57P01") == 0 ||
+           strcmp(st, "57P02") == 0 || strcmp(st, "57P03") == 0;
+}
+
+void pgwk_conn_result_error(const WkConn *c, const PGresult *r, char *err, size_t errlen)
+{
+    const char *msg = r ? PQresultErrorMessage(r) : NULL;
+    if (!msg || !*msg)
+        msg = c->pg ? PQerrorMessage(c->pg) : c->error;
+    one_line(err, errlen, msg);
+}
+
+PGresult *pgwk_conn_exec(WkConn *c, const char *sql, int nparams, const char *const *values,
+                         bool *lost)
+{
+    *lost = false;
+    c->transient = false;
+    if (!c->pg) {
+        *lost = true;
+        return NULL;
+    }
+    PGresult *r = PQexecParams(c->pg, sql, nparams, NULL, values, NULL, NULL, 0);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return r;
+    if (is_lost(c->pg, r)) {
+        char msg[256];
+        pgwk_conn_result_error(c, r, msg, sizeof msg);
+        wk_warn(c->log, "%s connection lost: %s (reconnecting)", c->name, msg);
+        snprintf(c->error, sizeof c->error, "%s", msg);
+        PQclear(r);
+        pgwk_conn_close(c);
+        *lost = true;
+        return NULL;
+    }
+    const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    c->transient = code && (strcmp(code, "40P01") == 0 || strcmp(code, "40001") == 0);
+    return r;
+}
+
+bool pgwk_conn_simple(WkConn *c, const char *sql, bool *lost, char *err, size_t errlen)
+{
+    PGresult *r = pgwk_conn_exec(c, sql, 0, NULL, lost);
+    bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok && err)
+        pgwk_conn_result_error(c, r, err, errlen);
+    PQclear(r);
+    return ok;
+}
+
+void pgwk_conn_close(WkConn *c)
+{
+    PQfinish(c->pg);
+    c->pg = NULL;
+}

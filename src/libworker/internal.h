@@ -1,0 +1,74 @@
+/*
+ * internal.h - the worker library's private types, shared by its .c files:
+ * the pgwake_worker behind the opaque handle, and the private part of a task.
+ */
+#ifndef PGWK_INTERNAL_H
+#define PGWK_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "libworker/conn.h"
+#include "libworker/heartbeat.h"
+#include "libworker/log.h"
+#include "libworker/wake.h"
+#include "pgwake/worker.h"
+
+/* What may end a wait for the database (main thread). */
+typedef enum WkWaitMode {
+    WAIT_CLAIM,  /* S, end of file, a stop request or fencing end the wait */
+    WAIT_FINISH, /* complete/fail: only end of file, a stop request or fencing */
+    WAIT_CLOSE,  /* pgwake_close(): nothing but the time limit */
+} WkWaitMode;
+
+/* One follow-up task queued by pgwake_task_add_followup(). */
+typedef struct WkFollowup {
+    char *stage;        /* target stage */
+    char *payload;      /* JSON text */
+    int priority;       /* higher first */
+    long long delay_ms; /* not_before = now() + delay */
+} WkFollowup;
+
+struct pgwake_task_priv {
+    pgwake_worker *w;  /* owner, for the held-task set */
+    char *payload;     /* owns pgwake_task.payload */
+    WkFollowup *fu;    /* follow-ups, in the order added */
+    size_t nfu, fucap; /* used / allocated */
+    char *error;       /* from pgwake_task_errorf() */
+};
+
+struct pgwake_worker {
+    char *stage;               /* the stage we claim from */
+    char *worker_id;           /* pgwake.workers.id */
+    char *dsn;                 /* NULL: libpq's defaults */
+    char lease[40];            /* claim's interval, e.g. "600.000 seconds" */
+    unsigned hb_interval_ms;   /* heartbeat period */
+    bool self_registered;      /* we called register_worker: close calls worker_exited */
+    bool last_claim_empty;     /* the last claim found nothing (pgwake_wait_idle) */
+    unsigned long claim_wseq;  /* wake.wseq when the last claim began */
+    WkWaitMode wait_mode;      /* what may end a wait for the database now */
+    WkLog log;                 /* log level, shared with the heartbeat thread */
+    WkConn conn;               /* the main thread's connection */
+    WkWake wake;               /* wake fd and interrupt eventfd */
+    WkHeartbeat hb;            /* heartbeat thread and its connection */
+    atomic_bool fenced;        /* set by the heartbeat thread on -1 */
+    atomic_bool stop_requested; /* set by pgwake_request_stop() */
+    long long *held;           /* ids of tasks claimed and not yet finished or freed */
+    size_t nheld, heldcap;     /* used / allocated */
+    pgwake_outcome_fn outcome; /* pgwake_set_outcome_hook() */
+    void *outcome_arg;         /* its argument */
+    char error[512];           /* pgwake_last_error() */
+};
+
+/* pgwk_set_error records the last error of the main thread. */
+void pgwk_set_error(pgwake_worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* pgwk_connect waits for the main connection according to w->wait_mode. */
+bool pgwk_connect(pgwake_worker *w);
+
+/* pgwk_held_add / pgwk_held_remove maintain the set of tasks we hold. */
+bool pgwk_held_add(pgwake_worker *w, long long id);
+void pgwk_held_remove(pgwake_worker *w, long long id);
+
+#endif
