@@ -102,10 +102,11 @@ typedef struct pgwake_options {
     bool drain;                /* ignore $PGWAKE_WAKE_FD: claim until nothing is left */
     int log_level;             /* PGWAKE_LOG_*; default PGWAKE_LOG_WARN */
     /*
-     * How long pgwake_open() keeps retrying the first connection. < 0 (the
-     * default): forever when spawned by pgwake (a stop byte or end of file on
-     * the wake fd still ends the wait), one attempt otherwise; 0: one attempt;
-     * > 0: that many seconds.
+     * How long pgwake_open() tries to make its first connection, which it
+     * then requires: 0 one attempt, > 0 that many seconds. < 0 (the default):
+     * one attempt, required only to register ourselves; a worker spawned by
+     * pgwake opens anyway and its claims wait for the database (a stop byte or
+     * end of file on the wake fd ends that wait: pgwake_run returns PGWAKE_OK).
      */
     double connect_wait;
 } pgwake_options;
@@ -177,7 +178,9 @@ void pgwake_set_outcome_hook(pgwake_worker *w, pgwake_outcome_fn fn, void *arg);
  * doubling to 5 s) and the claim retried; because a claim that was cut off may
  * have committed, the retry first adopts the tasks the database says this
  * worker leases but this process does not know of (so no lease is orphaned).
- * Free the task with pgwake_task_free() after completing or failing it.
+ * A claim rolled back by a deadlock or serialization failure (SQLSTATE 40P01,
+ * 40001) is simply repeated. Free the task with pgwake_task_free() after
+ * completing or failing it.
  */
 int pgwake_claim(pgwake_worker *w, pgwake_task **task);
 

@@ -99,7 +99,7 @@ bool pgwk_conn_connect(WkConn *c, long max_wait_ms)
         bool last = max_wait_ms >= 0 && now_ms() - start + c->backoff_ms > max_wait_ms;
         if (c->failures == 1 || c->failures % LOG_EVERY == 0 || last)
             wk_warn(c->log, "unable to connect (%s connection): %s (%s)", c->name, c->error,
-                    last ? "giving up" : "retrying with backoff");
+                    last ? "not waiting longer" : "retrying with backoff");
         if (last || !c->sleep(c->sleep_arg, c->backoff_ms))
             return false;
         c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;

@@ -214,19 +214,20 @@ static bool configure(pgwake_worker *w, const pgwake_options *o, char *err, size
     return true;
 }
 
-/* first_connect makes the first connection, waiting as opts.connect_wait says. */
+/*
+ * first_connect makes the first connection as opts.connect_wait says. By
+ * default a spawned worker opens even when the database is away: its claims
+ * wait for it (and a stop byte ends that wait with a clean exit 0), while a
+ * self-registering worker needs the connection now.
+ */
 static bool first_connect(pgwake_worker *w, const pgwake_options *o, char *err, size_t errlen)
 {
-    long max;
-    if (o->connect_wait > 0)
-        max = (long)(o->connect_wait * 1000);
-    else if (o->connect_wait == 0)
-        max = 0;
-    else
-        max = w->worker_id ? -1 : 0; /* spawned by pgwake: wait for the database */
+    long max = o->connect_wait > 0 ? (long)(o->connect_wait * 1000) : 0;
     w->wait_mode = WAIT_CLAIM;
     if (pgwk_conn_connect(&w->conn, max))
         return true;
+    if (o->connect_wait < 0 && w->worker_id)
+        return true; /* the claims reconnect */
     snprintf(err, errlen, "unable to connect to the database: %s", w->conn.error);
     return false;
 }
