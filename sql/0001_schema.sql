@@ -190,9 +190,12 @@ DECLARE
     w_state text;
     w_beat  timestamptz;
 BEGIN
-    -- FOR SHARE waits for a release_worker in flight and then sees its verdict.
+    -- The row lock waits for a release_worker in flight and then sees its
+    -- verdict. FOR NO KEY UPDATE, not FOR SHARE: this transaction may update the
+    -- row next, and two share-lockers upgrading at once (a claim and the same
+    -- worker's heartbeat) would deadlock.
     SELECT w.state, w.last_heartbeat INTO w_state, w_beat
-      FROM pgwake.workers w WHERE w.id = claim.worker_id FOR SHARE;
+      FROM pgwake.workers w WHERE w.id = claim.worker_id FOR NO KEY UPDATE;
     IF w_state IS NULL OR w_state NOT IN ('starting', 'alive') THEN
         RETURN;
     END IF;
@@ -226,7 +229,8 @@ DECLARE
     w_state text;
     held    int;
 BEGIN
-    SELECT w.state INTO w_state FROM pgwake.workers w WHERE w.id = heartbeat.worker_id FOR SHARE;
+    SELECT w.state INTO w_state FROM pgwake.workers w WHERE w.id = heartbeat.worker_id
+       FOR NO KEY UPDATE;
     IF w_state IS NULL OR w_state NOT IN ('starting', 'alive') THEN
         RETURN -1;
     END IF;

@@ -4,6 +4,7 @@
 
 #include "cli.h"
 
+int cmd_run(const CliOpts *o);
 int cmd_migrate(const CliOpts *o);
 int cmd_enqueue(const CliOpts *o);
 int cmd_notify(const CliOpts *o);

@@ -18,6 +18,11 @@ typedef struct Command {
 } Command;
 
 static const Command commands[] = {
+    {"run", cmd_run,
+     "pgwake run [-c FILE] [-d DSN] [-v]\n"
+     "  The daemon, in the foreground: LISTENs for work, starts, wakes and supervises\n"
+     "  each stage's workers. Signals: SIGTERM/SIGINT stop gracefully (twice: at once),\n"
+     "  SIGHUP reloads the configuration, SIGUSR1 reopens the worker log files.\n"},
     {"migrate", cmd_migrate,
      "pgwake migrate [--status] [-c FILE] [-d DSN]\n"
      "  Applies the migrations built into this binary, in order, once each, each in a\n"

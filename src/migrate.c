@@ -31,13 +31,21 @@ static bool exec_ok(PGconn *c, const char *sql, char *err)
  * database without schema pgwake), or -1 with err set. */
 int migrate_db_version(PGconn *c, char *err)
 {
-    PGresult *r = PQexec(c, "SELECT CASE WHEN pg_catalog.to_regclass('pgwake.schema_migrations') IS NULL"
-                            " THEN 0 ELSE (SELECT COALESCE(max(version), 0) FROM pgwake.schema_migrations) END");
+    /* Two steps: a query naming a missing table fails at parse time. */
+    PGresult *r = PQexec(c, "SELECT pg_catalog.to_regclass('pgwake.schema_migrations') IS NOT NULL");
     int v = -1;
-    if (PQresultStatus(r) == PGRES_TUPLES_OK)
-        v = atoi(PQgetvalue(r, 0, 0));
-    else
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(err, ERR_LEN, "unable to read the schema version: %s", PQresultErrorMessage(r));
+    } else if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
+        v = 0;
+    } else {
+        PQclear(r);
+        r = PQexec(c, "SELECT COALESCE(max(version), 0) FROM pgwake.schema_migrations");
+        if (PQresultStatus(r) == PGRES_TUPLES_OK)
+            v = atoi(PQgetvalue(r, 0, 0));
+        else
+            snprintf(err, ERR_LEN, "unable to read the schema version: %s", PQresultErrorMessage(r));
+    }
     PQclear(r);
     return v;
 }

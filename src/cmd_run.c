@@ -1,0 +1,20 @@
+/* cmd_run.c: `pgwake run`: load the configuration, then hand over to the daemon. */
+#include <stdio.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "daemon.h"
+
+/* cmd_run runs the daemon in the foreground until SIGTERM/SIGINT. */
+int cmd_run(const CliOpts *o)
+{
+    if (o->nargs) {
+        fprintf(stderr, "pgwake run: unexpected argument \"%s\"\n", o->args[0]);
+        return EXIT_USAGE;
+    }
+    Config *cfg;
+    int rc = cli_load_config(o, true, &cfg);
+    if (rc)
+        return rc;
+    return daemon_run(cfg, cfg->path, o->dsn);
+}

@@ -1,0 +1,669 @@
+/* daemon.c: `pgwake run`: one event base; signals through libevent; the
+ * start-up sequence on every (re)connect (host lock, leftovers, LISTEN,
+ * recount); notifications to stage hints; reload; the stop sequence. */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "log.h"
+#include "migrate.h"
+#include "sdnotify.h"
+#include "spawn.h"
+
+#define BADLOG_WINDOW_MS 10000
+#define BADLOG_PER_WINDOW 5
+
+static volatile int loop_done; /* set by daemon_after_loop's checks only */
+
+/* mono_ms returns a monotonic clock in milliseconds: every local deadline uses it. */
+int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint32_t rng_state;
+
+/* daemon_rand feeds backoff jitter; quality does not matter, spread does. */
+uint32_t daemon_rand(void *unused)
+{
+    (void)unused;
+    return backoff_xorshift32(&rng_state);
+}
+
+/* daemon_stage finds a served stage by name (removed ones excluded). */
+Stage *daemon_stage(Daemon *d, const char *name)
+{
+    for (int i = 0; i < d->nstages; i++)
+        if (!d->stages[i]->removed && strcmp(d->stages[i]->name, name) == 0)
+            return d->stages[i];
+    return NULL;
+}
+
+/* daemon_worker_by_pid finds the worker whose process is pid. */
+Worker *daemon_worker_by_pid(Daemon *d, pid_t pid)
+{
+    for (int i = 0; i < d->nstages; i++)
+        for (Worker *w = d->stages[i]->workers; w; w = w->next)
+            if (w->pid == pid && w->state != WK_EXITED && w->state != WK_REGISTERING)
+                return w;
+    return NULL;
+}
+
+/* daemon_worker_by_id finds a local worker by its pgwake.workers id. */
+Worker *daemon_worker_by_id(Daemon *d, const char *id)
+{
+    for (int i = 0; i < d->nstages; i++)
+        for (Worker *w = d->stages[i]->workers; w; w = w->next)
+            if (w->id[0] && strcmp(w->id, id) == 0)
+                return w;
+    return NULL;
+}
+
+/* daemon_db_settled: the database is up and, if it was lost, has been back for
+ * window_ms; crashes outside that say nothing about a stage. */
+bool daemon_db_settled(const Daemon *d, int64_t window_ms)
+{
+    return d->db_up && (d->db_back_ms == 0 || mono_ms() - d->db_back_ms >= window_ms);
+}
+
+static void each_stage(Daemon *d, void (*fn)(Stage *))
+{
+    for (int i = 0; i < d->nstages; i++)
+        if (!d->stages[i]->removed)
+            fn(d->stages[i]);
+}
+
+static void hint_all(Stage *s) { stage_hint(s, false); }
+
+static void kill_all(Daemon *d)
+{
+    for (int i = 0; i < d->nstages; i++)
+        for (Worker *w = d->stages[i]->workers; w; w = w->next)
+            worker_kill_now(w);
+}
+
+/* Leaves the loop at once with code (start-up failures found on the database). */
+static void daemon_abort(Daemon *d, int code)
+{
+    d->exit_code = code;
+    d->stopping = true;
+    kill_all(d);
+    event_base_loopbreak(d->base);
+}
+
+/* ---------------------------------------------------------------- start-up sequence */
+
+static void check_cb(void *arg, PGresult *res)
+{
+    Daemon *d = arg;
+    if (!res)
+        return;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_error("unable to read the version of schema pgwake (run `pgwake migrate`?): %s",
+                  PQresultErrorMessage(res));
+        daemon_abort(d, EXIT_RUNTIME);
+        return;
+    }
+    int pid = atoi(PQgetvalue(res, 0, 0)), version = atoi(PQgetvalue(res, 0, 1));
+    if (pid != PQbackendPID(db_pgconn(d->db))) {
+        log_error("the database connection goes through a proxy (backend pid %d, reported %d): "
+                  "LISTEN needs a direct connection; point dsn at PostgreSQL itself",
+                  pid, PQbackendPID(db_pgconn(d->db)));
+        daemon_abort(d, EXIT_RUNTIME);
+    } else if (version < migrate_latest()) {
+        log_error("schema pgwake is at version %d, this pgwake needs %d: run `pgwake migrate`",
+                  version, migrate_latest());
+        daemon_abort(d, EXIT_RUNTIME);
+    } else if (version > migrate_latest()) {
+        log_error("schema pgwake is at version %d, newer than this pgwake (%d): upgrade pgwake",
+                  version, migrate_latest());
+        daemon_abort(d, EXIT_RUNTIME);
+    }
+}
+
+static void hostlock_cb(void *arg, PGresult *res)
+{
+    Daemon *d = arg;
+    if (!res)
+        return;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+        log_error("host %s is served by a live daemon; give this one a distinct host", d->cfg->host);
+        daemon_abort(d, EXIT_RUNTIME);
+    }
+}
+
+static void leftovers_cb(void *arg, PGresult *res)
+{
+    Daemon *d = arg;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        if (res)
+            log_error("unable to read this host's earlier workers: %s", PQresultErrorMessage(res));
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *id = PQgetvalue(res, i, 0);
+        if (daemon_worker_by_id(d, id))
+            continue;
+        pid_t pid = PQgetisnull(res, i, 1) ? 0 : atoi(PQgetvalue(res, i, 1));
+        long long start = PQgetisnull(res, i, 2) ? -2 : atoll(PQgetvalue(res, i, 2));
+        /* Only a pid that is still the same process: pids get recycled. */
+        if (pid > 0 && spawn_proc_start_time(pid) == start) {
+            log_info("killing worker %s[%d] left by an earlier daemon of this host", id, (int)pid);
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+        }
+        const char *p[] = {id};
+        if (!db_query(d->db, "SELECT * FROM pgwake.release_worker($1, 'daemon restarted', true)", 1,
+                      p, DBQ_SETUP | DBQ_RETRY, NULL, NULL))
+            log_error("out of memory releasing worker %s", id);
+    }
+}
+
+static void stage_state_cb(void *arg, PGresult *res)
+{
+    Daemon *d = arg;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+        return;
+    for (int i = 0; i < PQntuples(res); i++) {
+        Stage *s = daemon_stage(d, PQgetvalue(res, i, 0));
+        const char *state = PQgetvalue(res, i, 1);
+        if (!s)
+            continue;
+        if (strcmp(state, "stopped") == 0) {
+            s->stopped = true;
+            log_info("%s: stage stays stopped (an operator stopped it; `pgwake start %s`)", s->name,
+                     s->name);
+        } else if (strcmp(state, "fatal") == 0) {
+            s->fatal = true;
+            snprintf(s->fatal_reason, sizeof s->fatal_reason, "%s", PQgetvalue(res, i, 2));
+            log_warn("%s: stage stays FATAL: %s (`pgwake start %s`)", s->name, s->fatal_reason,
+                     s->name);
+        }
+    }
+}
+
+static void setup_done_cb(void *arg, PGresult *res)
+{
+    Daemon *d = arg;
+    if (!res || d->stopping)
+        return;
+    d->db_up = true;
+    if (d->db_lost)
+        d->db_back_ms = mono_ms();
+    db_open_gate(d->db);
+    each_stage(d, stage_record_state);
+    each_stage(d, hint_all);
+    if (!d->ready) {
+        d->ready = true;
+        log_info("ready: serving %d stage(s) as host %s", d->nstages, d->cfg->host);
+        sd_notifyf("READY=1\nSTATUS=serving %d stage(s)", d->nstages);
+    } else {
+        log_info("database back: LISTEN again and every stage recounted");
+        sd_notifyf("STATUS=serving %d stage(s)", d->nstages);
+    }
+}
+
+static bool setup_query(Daemon *d, const char *sql, int n, const char *const *p, DbResultCb cb)
+{
+    return db_query(d->db, sql, n, p, DBQ_SETUP, cb, d);
+}
+
+/* On every (re)connect: schema check, host lock, leftovers, LISTEN, stage
+ * states (first time), then the gate opens and every stage is recounted. */
+static void on_up(void *arg)
+{
+    Daemon *d = arg;
+    const char *host[] = {d->cfg->host};
+    bool ok =
+        setup_query(d, "SELECT pg_catalog.pg_backend_pid(), (SELECT COALESCE(max(version), 0)"
+                       " FROM pgwake.schema_migrations)", 0, NULL, check_cb) &&
+        setup_query(d, "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended("
+                       "'pgwake.host:' || $1, 0))", 1, host, hostlock_cb) &&
+        setup_query(d, "SELECT id, pid, pid_start FROM pgwake.workers WHERE host = $1"
+                       " AND state IN ('starting', 'alive')", 1, host, leftovers_cb);
+    for (int c = 0; ok && c < CH_UNKNOWN; c++) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "LISTEN %s", channel_names[c]);
+        ok = setup_query(d, sql, 0, NULL, NULL);
+    }
+    if (ok && !d->ready)
+        ok = setup_query(d, "SELECT stage, state, reason FROM pgwake.stage_state WHERE host = $1", 1,
+                         host, stage_state_cb);
+    if (ok)
+        ok = setup_query(d, "SELECT 1", 0, NULL, setup_done_cb);
+    if (!ok)
+        fatal("out of memory queueing the start-up sequence");
+}
+
+static void on_down(void *arg)
+{
+    Daemon *d = arg;
+    if (d->db_up)
+        sd_notifyf("STATUS=waiting for database");
+    d->db_up = false;
+    d->db_lost = true;
+    for (int i = 0; i < d->nstages; i++)
+        d->stages[i]->recount_inflight = false;
+}
+
+/* ---------------------------------------------------------------- notifications */
+
+static void badlog_cb(evutil_socket_t fd, short what, void *arg)
+{
+    Daemon *d = arg;
+    if (d->bad_suppressed)
+        log_warn("%u more unparseable notifications in the last %d s (not logged)",
+                 d->bad_suppressed, BADLOG_WINDOW_MS / 1000);
+    d->bad_logged = d->bad_suppressed = 0;
+}
+
+static void log_bad(Daemon *d, const char *channel, const char *payload)
+{
+    if (d->bad_logged == 0 && event_add(&d->badlog_ev, &(struct timeval){BADLOG_WINDOW_MS / 1000, 0}))
+        fatal("event_add failed for the bad-payload window");
+    if (d->bad_logged >= BADLOG_PER_WINDOW) {
+        d->bad_suppressed++;
+        return;
+    }
+    d->bad_logged++;
+    char esc[256];
+    log_escape(payload, strlen(payload), esc, sizeof esc);
+    log_warn("unparseable notification on %s: \"%s\" (recounting every stage)", channel, esc);
+}
+
+static void on_notify(void *arg, const char *channel, const char *payload)
+{
+    Daemon *d = arg;
+    NotifyMsg m = notify_parse(channel, payload);
+    d->st.notifications[m.channel]++;
+    switch (m.kind) {
+    case NT_STAGE: {
+        Stage *s = daemon_stage(d, m.stage);
+        if (!s) {
+            d->st.ignored++;
+            log_debug("notification for stage %s, not served here", m.stage);
+            return;
+        }
+        stage_hint(s, m.channel == CH_TASK || m.channel == CH_RUN);
+        return;
+    }
+    case NT_ALL:
+        each_stage(d, hint_all);
+        return;
+    case NT_WORKER: {
+        Worker *w = strcmp(m.state, "dead") == 0 ? daemon_worker_by_id(d, m.worker_id) : NULL;
+        if (w)
+            worker_declared_dead(w);
+        return;
+    }
+    case NT_BAD:
+        d->st.unparseable++;
+        log_bad(d, channel, payload ? payload : "");
+        each_stage(d, hint_all);
+        return;
+    }
+}
+
+/* ---------------------------------------------------------------- signals */
+
+static void stop_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    Daemon *d = arg;
+    log_warn("stop deadline reached: killing what is left and exiting");
+    kill_all(d);
+    event_base_loopbreak(d->base);
+}
+
+static void begin_stop(Daemon *d)
+{
+    if (d->stopping) {
+        log_warn("second stop signal: killing every worker now");
+        d->forced = true;
+        kill_all(d);
+        return;
+    }
+    d->stopping = true;
+    log_info("stopping: no new workers; asking every worker to stop");
+    sd_notifyf("STOPPING=1");
+    event_del(&d->safety_ev);
+    int64_t longest = 0;
+    for (int i = 0; i < d->nstages; i++) {
+        Stage *s = d->stages[i];
+        int64_t t = s->conf->stop_timeout_ms + s->conf->kill_timeout_ms;
+        if (t > longest)
+            longest = t;
+        stage_stop_all(s, "pgwake stopping");
+    }
+    longest += 800; /* SIGKILL is instant; leave room for the refunds */
+    struct timeval tv = {(time_t)(longest / 1000), (suseconds_t)((longest % 1000) * 1000)};
+    if (event_add(&d->stop_ev, &tv))
+        fatal("event_add failed for the stop deadline");
+    daemon_maybe_finish(d);
+}
+
+static void handle_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+    log_info("received %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    begin_stop(arg);
+}
+
+static void handle_sigusr1(evutil_socket_t sig, short what, void *arg)
+{
+    Daemon *d = arg;
+    for (int i = 0; i < d->nstages; i++)
+        if (!outlog_reopen(d->stages[i]->log))
+            log_error("%s: unable to reopen the worker log: %s", d->stages[i]->name, strerror(errno));
+    log_info("worker log files reopened");
+}
+
+static void handle_sigchld(evutil_socket_t sig, short what, void *arg)
+{
+    Daemon *d = arg;
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        Worker *w = daemon_worker_by_pid(d, pid);
+        if (w)
+            worker_reaped(w, status);
+        else
+            log_debug("reaped process %d (a worker's descendant)", (int)pid);
+    }
+}
+
+static void safety_cb(evutil_socket_t fd, short what, void *arg)
+{
+    each_stage(arg, stage_recount);
+}
+
+/* ---------------------------------------------------------------- reload */
+
+static bool add_stage(Daemon *d, const StageConf *sc, const Config *cfg, char *err)
+{
+    Stage *s = stage_new(d, sc, cfg, err);
+    if (!s)
+        return false;
+    Stage **arr = realloc(d->stages, (size_t)(d->nstages + 1) * sizeof *arr);
+    if (!arr) {
+        stage_free(s);
+        snprintf(err, ERR_LEN, "out of memory");
+        return false;
+    }
+    d->stages = arr;
+    d->stages[d->nstages++] = s;
+    return true;
+}
+
+static void keep_running_values(Config *n, const Config *old)
+{
+    /* host, http_listen and lock_file apply at the next start only. */
+    char **fields[] = {&n->host, &n->http_listen, &n->lock_file};
+    char *const olds[] = {old->host, old->http_listen, old->lock_file};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        char *copy = olds[i] ? strdup(olds[i]) : NULL;
+        if (olds[i] && !copy)
+            continue;
+        free(*fields[i]);
+        *fields[i] = copy;
+    }
+}
+
+static void retire_config(Daemon *d, Config *old)
+{
+    for (int i = 0; i < d->nstages; i++)
+        if (d->stages[i]->cfg == old) {
+            Config **r = realloc(d->retired, (size_t)(d->nretired + 1) * sizeof *r);
+            if (!r)
+                break;
+            d->retired = r;
+            d->retired[d->nretired++] = old;
+            return;
+        }
+    cfg_free(old);
+}
+
+static void reload(Daemon *d)
+{
+    char err[ERR_LEN];
+    Config *n = cfg_load(d->conf_path, err);
+    if (!n) {
+        log_error("reload failed, keeping the running configuration: %s", err);
+        return;
+    }
+    Config *old = d->cfg;
+    unsigned g = cfg_global_diff(old, n);
+    if (g & CFG_DIFF_NEEDS_RESTART)
+        log_warn("reload: host, http_listen or lock_file changed: restart needed for them to apply");
+    keep_running_values(n, old);
+    free(d->worker_dsn);
+    d->worker_dsn = strdup(n->worker_dsn ? n->worker_dsn : d->dsn);
+    d->cfg = n;
+    for (int i = 0; i < d->nstages; i++) {
+        Stage *s = d->stages[i];
+        if (s->removed)
+            continue;
+        const StageConf *sc = cfg_stage(n, s->name);
+        if (!sc) {
+            log_info("%s: removed from the configuration: stopping its workers", s->name);
+            s->removed = true;
+            stage_stop_all(s, "stage removed");
+            continue;
+        }
+        unsigned diff = cfg_stage_diff(s->conf, sc);
+        if (g & CFG_DIFF_RESTART_ALL)
+            diff |= CFG_DIFF_RESTART;
+        stage_apply_conf(s, sc, n, diff);
+    }
+    for (const StageConf *sc = n->stages; sc; sc = sc->next) {
+        if (daemon_stage(d, sc->name))
+            continue;
+        if (!add_stage(d, sc, n, err)) {
+            log_error("%s: unable to add the stage: %s", sc->name, err);
+            continue;
+        }
+        log_info("%s: stage added", sc->name);
+        Stage *s = d->stages[d->nstages - 1];
+        if (db_ready(d->db)) {
+            stage_record_state(s);
+            stage_hint(s, false);
+        }
+    }
+    retire_config(d, old);
+    log_info("configuration reloaded from %s", d->conf_path);
+}
+
+static void handle_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    Daemon *d = arg;
+    if (d->stopping)
+        return;
+    log_info("received SIGHUP: reloading %s", d->conf_path);
+    sd_notifyf("RELOADING=1");
+    reload(d);
+    sd_notifyf("READY=1");
+}
+
+/* ---------------------------------------------------------------- loop */
+
+/* daemon_maybe_finish notes that the stop sequence may be complete; the
+ * after-loop hook checks, so nothing is freed under a running callback. */
+void daemon_maybe_finish(Daemon *d)
+{
+    d->check_finish = true;
+}
+
+static bool all_gone(const Daemon *d)
+{
+    for (int i = 0; i < d->nstages; i++) {
+        const Stage *s = d->stages[i];
+        if (stage_alive(s) > 0 || (s->count[WK_EXITED] > 0 && db_ready(d->db)))
+            return false;
+    }
+    return true;
+}
+
+static void free_removed(Daemon *d)
+{
+    int j = 0;
+    for (int i = 0; i < d->nstages; i++) {
+        Stage *s = d->stages[i];
+        if (s->removed && !s->workers)
+            stage_free(s);
+        else
+            d->stages[j++] = s;
+    }
+    d->nstages = j;
+    for (int r = 0; r < d->nretired; r++) {
+        bool used = false;
+        for (int i = 0; i < d->nstages; i++)
+            used = used || d->stages[i]->cfg == d->retired[r];
+        if (!used) {
+            cfg_free(d->retired[r]);
+            d->retired[r--] = d->retired[--d->nretired];
+        }
+    }
+}
+
+static void after_loop(Daemon *d)
+{
+    if (!d->check_finish)
+        return;
+    d->check_finish = false;
+    free_removed(d);
+    if (d->stopping && all_gone(d)) {
+        log_info("every worker stopped");
+        loop_done = 1;
+    }
+}
+
+static bool add_signal(Daemon *d, struct event *ev, int sig, event_callback_fn cb)
+{
+    evsignal_assign(ev, d->base, sig, cb, d);
+    return event_add(ev, NULL) == 0;
+}
+
+static bool take_lock_file(Daemon *d)
+{
+    d->lock_fd = open(d->cfg->lock_file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (d->lock_fd < 0) {
+        log_error("unable to open the lock file %s: %s (set lock_file to a writable path)",
+                  d->cfg->lock_file, strerror(errno));
+        return false;
+    }
+    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        log_error("another pgwake runs with this configuration (lock file %s is held)",
+                  d->cfg->lock_file);
+        return false;
+    }
+    char pid[24];
+    int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    if (ftruncate(d->lock_fd, 0) < 0 || write(d->lock_fd, pid, (size_t)n) != n)
+        log_warn("unable to write the pid into %s: %s", d->cfg->lock_file, strerror(errno));
+    return true;
+}
+
+static bool daemon_init(Daemon *d, Config *cfg, const char *conf_path, const char *opt_dsn)
+{
+    char err[ERR_LEN];
+    d->cfg = cfg;
+    d->lock_fd = -1;
+    d->conf_path = strdup(conf_path);
+    d->dsn = strdup(dsn_pick(opt_dsn, cfg->dsn, (GetenvFn)getenv));
+    d->worker_dsn = strdup(cfg->worker_dsn ? cfg->worker_dsn : d->dsn);
+    rng_state = (uint32_t)getpid() ^ (uint32_t)mono_ms() ^ 0x9e3779b9u;
+    if (!d->conf_path || !d->dsn || !d->worker_dsn || !take_lock_file(d))
+        return false;
+    spawn_ensure_std_fds();
+    if (!spawn_become_subreaper())
+        log_warn("unable to become a child subreaper: %s (workers' descendants may be missed)",
+                 strerror(errno));
+    signal(SIGPIPE, SIG_IGN);
+    d->base = event_base_new();
+    if (!d->base)
+        return false;
+    for (const StageConf *sc = cfg->stages; sc; sc = sc->next)
+        if (!add_stage(d, sc, cfg, err)) {
+            log_error("%s: %s", sc->name, err);
+            return false;
+        }
+    DbHooks hooks = {.on_notify = on_notify, .on_up = on_up, .on_down = on_down, .arg = d};
+    d->db = db_new(d->base, d->dsn, &hooks);
+    if (!d->db)
+        return false;
+    evtimer_assign(&d->stop_ev, d->base, stop_deadline_cb, d);
+    evtimer_assign(&d->badlog_ev, d->base, badlog_cb, d);
+    event_assign(&d->safety_ev, d->base, -1, EV_PERSIST, safety_cb, d);
+    if (cfg->recount_interval_ms > 0) {
+        struct timeval tv = {(time_t)(cfg->recount_interval_ms / 1000),
+                             (suseconds_t)((cfg->recount_interval_ms % 1000) * 1000)};
+        if (event_add(&d->safety_ev, &tv))
+            return false;
+    }
+    return add_signal(d, &d->sig_term, SIGTERM, handle_sigterm) &&
+           add_signal(d, &d->sig_int, SIGINT, handle_sigterm) &&
+           add_signal(d, &d->sig_hup, SIGHUP, handle_sighup) &&
+           add_signal(d, &d->sig_usr1, SIGUSR1, handle_sigusr1) &&
+           add_signal(d, &d->sig_chld, SIGCHLD, handle_sigchld);
+}
+
+static void daemon_free(Daemon *d)
+{
+    for (int i = 0; i < d->nstages; i++)
+        stage_free(d->stages[i]);
+    free(d->stages);
+    db_free(d->db);
+    for (int r = 0; r < d->nretired; r++)
+        cfg_free(d->retired[r]);
+    free(d->retired);
+    cfg_free(d->cfg);
+    if (d->base) {
+        event_del(&d->sig_term), event_del(&d->sig_int), event_del(&d->sig_hup);
+        event_del(&d->sig_usr1), event_del(&d->sig_chld), event_del(&d->safety_ev);
+        event_del(&d->stop_ev), event_del(&d->badlog_ev);
+        event_base_free(d->base);
+    }
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
+    free(d->conf_path);
+    free(d->dsn);
+    free(d->worker_dsn);
+}
+
+/* daemon_run is `pgwake run` once the configuration is loaded: it owns cfg
+ * and returns the process exit code. */
+int daemon_run(Config *cfg, const char *conf_path, const char *opt_dsn)
+{
+    Daemon d;
+    memset(&d, 0, sizeof d);
+    if (!daemon_init(&d, cfg, conf_path, opt_dsn)) {
+        daemon_free(&d);
+        return EXIT_RUNTIME;
+    }
+    log_info("pgwake starting: %d stage(s), host %s, configuration %s", d.nstages, cfg->host,
+             conf_path);
+    sd_notifyf("STATUS=waiting for database");
+    db_start(d.db);
+    loop_done = 0;
+    while (!loop_done && !event_base_got_break(d.base)) {
+        if (event_base_loop(d.base, EVLOOP_ONCE) < 0)
+            fatal("event loop failed");
+        after_loop(&d);
+    }
+    /* Reap what the last pass left, so no zombie outlives us. */
+    handle_sigchld(SIGCHLD, 0, &d);
+    int code = d.exit_code;
+    log_info("pgwake exiting (%d)", code);
+    daemon_free(&d);
+    return code;
+}

@@ -1,0 +1,61 @@
+/* daemon.h: the `pgwake run` process: owns the event base, the configuration,
+ * the database connection, the stages, signals, start-up and stop order. */
+#ifndef PGWAKE_DAEMON_H
+#define PGWAKE_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <event2/event_struct.h>
+
+#include "config.h"
+#include "db.h"
+#include "notify.h"
+#include "stage.h"
+
+typedef struct DaemonStats {
+    uint64_t notifications[CH__COUNT]; /* by channel */
+    uint64_t ignored;                  /* well-formed, for a stage not served here */
+    uint64_t unparseable;
+    uint64_t recounts;
+} DaemonStats;
+
+typedef struct Daemon {
+    struct event_base *base;
+    Config *cfg;              /* current configuration */
+    Config **retired;         /* older configurations still referenced by a removed stage */
+    int nretired;
+    char *conf_path;
+    char *dsn;                /* for the daemon's own connection */
+    char *worker_dsn;         /* PGWAKE_DSN for workers */
+    DbConn *db;
+    Stage **stages;
+    int nstages;
+    int lock_fd;              /* flock'ed lock file */
+    struct event sig_term, sig_int, sig_hup, sig_usr1, sig_chld;
+    struct event safety_ev;   /* recount_interval */
+    struct event stop_ev;     /* hard deadline of the stop sequence */
+    struct event badlog_ev;   /* end of the bad-payload log window */
+    bool ready : 1;           /* start-up done once: "ready" logged */
+    bool setup_done : 1;      /* start-up sequence done on this connection */
+    bool stopping : 1;        /* SIGTERM/SIGINT received */
+    bool forced : 1;          /* a second SIGTERM: kill now */
+    bool db_up : 1;           /* gate open on the current connection */
+    bool db_lost : 1;         /* the connection was lost at least once */
+    bool check_finish : 1;    /* after-loop hook: free removed stages, end the stop */
+    int64_t db_back_ms;       /* when the database came back after a loss (crash exclusion) */
+    int exit_code;
+    unsigned bad_logged;      /* bad payloads logged in the current window */
+    unsigned bad_suppressed;
+    DaemonStats st;
+} Daemon;
+
+int daemon_run(Config *cfg, const char *conf_path, const char *opt_dsn);
+int64_t mono_ms(void);
+Stage *daemon_stage(Daemon *d, const char *name);
+Worker *daemon_worker_by_pid(Daemon *d, pid_t pid);
+Worker *daemon_worker_by_id(Daemon *d, const char *id);
+bool daemon_db_settled(const Daemon *d, int64_t window_ms);
+void daemon_maybe_finish(Daemon *d);
+uint32_t daemon_rand(void *d);
+
+#endif

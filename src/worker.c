@@ -1,0 +1,559 @@
+/* worker.c: one worker's life as the daemon sees it: registered in the
+ * database, forked and exec'ed, woken and stopped over its wake fd, given one
+ * deadline timer at a time, reaped, and reported (worker_exited or
+ * release_worker) before it is freed. */
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "spawn.h"
+#include "stage.h"
+
+extern char **environ;
+
+const char *const worker_state_names[WK__COUNT] = {
+    [WK_REGISTERING] = "registering", [WK_STARTING] = "starting", [WK_BUSY] = "busy",
+    [WK_IDLE] = "idle",               [WK_STOPPING] = "stopping", [WK_EXITED] = "exited",
+};
+_Static_assert(sizeof worker_state_names / sizeof worker_state_names[0] == WK__COUNT, "names");
+
+/* Which transitions make sense; anything else is a bug (fatal). */
+static const bool transitions[WK__COUNT][WK__COUNT] = {
+    [WK_REGISTERING] = {[WK_STARTING] = true, [WK_EXITED] = true},
+    [WK_STARTING] = {[WK_BUSY] = true, [WK_IDLE] = true, [WK_STOPPING] = true, [WK_EXITED] = true},
+    [WK_BUSY] = {[WK_IDLE] = true, [WK_STOPPING] = true, [WK_EXITED] = true},
+    [WK_IDLE] = {[WK_BUSY] = true, [WK_STOPPING] = true, [WK_EXITED] = true},
+    [WK_STOPPING] = {[WK_EXITED] = true},
+    [WK_EXITED] = {false},
+};
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg);
+static void wake_cb(evutil_socket_t fd, short what, void *arg);
+static void out_cb(evutil_socket_t fd, short what, void *arg);
+static void exec_cb(evutil_socket_t fd, short what, void *arg);
+
+/* worker_label names a worker in logs: its id, or its stage while registering. */
+const char *worker_label(const Worker *w)
+{
+    return w->id[0] ? w->id : w->stage->name;
+}
+
+/* worker_set_state is the only place a worker changes state: it keeps the
+ * stage's per-state counts and refuses impossible transitions. */
+void worker_set_state(Worker *w, WorkerState s)
+{
+    if (w->state == s)
+        return;
+    if (!transitions[w->state][s])
+        fatal("worker %s: impossible transition %s -> %s", worker_label(w),
+              worker_state_names[w->state], worker_state_names[s]);
+    log_noise("%s[%d] %s -> %s", worker_label(w), (int)w->pid, worker_state_names[w->state],
+              worker_state_names[s]);
+    w->stage->count[w->state]--;
+    w->stage->count[s]++;
+    w->state = s;
+    w->state_ms = mono_ms();
+}
+
+static void arm_timer(Worker *w, int64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    if (event_add(&w->timer, &tv))
+        fatal("event_add failed for a worker timer");
+}
+
+static void close_ev_fd(struct event *ev, int *fd)
+{
+    if (*fd < 0)
+        return;
+    event_del(ev);
+    close(*fd);
+    *fd = -1;
+}
+
+static void signal_group(Worker *w, int sig)
+{
+    if (w->pid > 0 && kill(-w->pid, sig) < 0 && errno == ESRCH)
+        kill(w->pid, sig);
+}
+
+/* ---------------------------------------------------------------- database replies */
+
+static void finished_cb(void *arg, PGresult *res)
+{
+    Worker *w = arg;
+    Stage *s = w->stage;
+    bool counted = false;
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQnfields(res) == 2 && PQntuples(res) == 1) {
+        int requeued = atoi(PQgetvalue(res, 0, 0)), dead = atoi(PQgetvalue(res, 0, 1));
+        s->st.releases += (uint64_t)(requeued + dead);
+        if (requeued + dead)
+            wlog_info(w, "released %d lease(s): %d pending again, %d dead", requeued + dead,
+                      requeued, dead);
+        /* A crash whose task went dead was the task's fault, not the stage's. */
+        counted = w->countable && dead == 0;
+        if (!w->stop_by_us && !w->declared_dead)
+            stage_crash_settled(s, counted, w->reason);
+    } else if (res && PQresultStatus(res) != PGRES_TUPLES_OK) {
+        wlog_warn(w, "unable to record the end of the worker: %s", PQresultErrorMessage(res));
+    }
+    worker_free(w);
+}
+
+static void queue_finish(Worker *w, bool exit_ok)
+{
+    Daemon *d = w->stage->d;
+    if (!w->id[0]) {
+        worker_free(w);
+        return;
+    }
+    if (exit_ok) {
+        const char *p[] = {w->id};
+        if (db_query(d->db, "SELECT NULL, NULL FROM pgwake.worker_exited($1)", 1, p, DBQ_RETRY,
+                     finished_cb, w))
+            return;
+    } else {
+        const char *p[] = {w->id, w->reason, w->stop_by_us ? "true" : "false"};
+        if (db_query(d->db, "SELECT requeued, dead FROM pgwake.release_worker($1, $2, $3::boolean)",
+                     3, p, DBQ_RETRY, finished_cb, w))
+            return;
+    }
+    wlog_warn(w, "out of memory queueing its release");
+    worker_free(w);
+}
+
+/* ---------------------------------------------------------------- spawning */
+
+static char *fmt_seconds(char *buf, size_t n, int64_t ms)
+{
+    if (ms % 1000)
+        snprintf(buf, n, "%lld.%03lld", (long long)(ms / 1000), (long long)(ms % 1000));
+    else
+        snprintf(buf, n, "%lld", (long long)(ms / 1000));
+    return buf;
+}
+
+static char **worker_env(const Worker *w)
+{
+    const Stage *s = w->stage;
+    const Daemon *d = s->d;
+    char lease[32], hb[32];
+    char *extra[7];
+    size_t n = 0;
+    if (asprintf(&extra[n], "PGWAKE_STAGE=%s", s->name) > 0) n++;
+    if (asprintf(&extra[n], "PGWAKE_WORKER_ID=%s", w->id) > 0) n++;
+    if (asprintf(&extra[n], "PGWAKE_WAKE_FD=3") > 0) n++;
+    if (asprintf(&extra[n], "PGWAKE_DSN=%s", d->worker_dsn) > 0) n++;
+    if (asprintf(&extra[n], "PGWAKE_LEASE_SECONDS=%s", fmt_seconds(lease, sizeof lease, s->conf->lease_ms)) > 0) n++;
+    if (asprintf(&extra[n], "PGWAKE_HEARTBEAT_INTERVAL=%s",
+                 fmt_seconds(hb, sizeof hb, s->conf->heartbeat_interval_ms)) > 0) n++;
+    extra[n] = NULL;
+    /* Secrets of the daemon stay with the daemon; systemd's sockets too. */
+    char *drop[] = {"SMTP_PASSWORD", "PGWAKE_CONTROL_TOKEN", "NOTIFY_SOCKET", "WATCHDOG_USEC",
+                    "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", NULL};
+    char **env = spawn_build_env(environ, d->cfg->env_file_vars, s->conf->environment, extra, drop);
+    for (size_t i = 0; i < n; i++)
+        free(extra[i]);
+    return env;
+}
+
+static void spawn_failed(Worker *w, const char *reason)
+{
+    snprintf(w->reason, sizeof w->reason, "%s", reason);
+    w->exec_failed = true;
+    w->countable = daemon_db_settled(w->stage->d, w->stage->conf->heartbeat_timeout_ms);
+    log_error("%s: unable to start a worker: %s", w->stage->name, reason);
+    worker_set_state(w, WK_EXITED);
+    stage_worker_gone(w->stage, w, true, false);
+    queue_finish(w, false);
+}
+
+static void add_read_ev(Worker *w, struct event *ev, int fd, event_callback_fn cb)
+{
+    event_assign(ev, w->stage->d->base, fd, EV_READ | EV_PERSIST, cb, w);
+    if (event_add(ev, NULL))
+        fatal("event_add failed for a worker fd");
+}
+
+/* One pipe takes both stdout and stderr, so a worker's lines keep their order. */
+static bool make_pipes(int wake[2], int out[2])
+{
+    wake[0] = wake[1] = out[0] = out[1] = -1;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, wake) < 0 || pipe2(out, O_CLOEXEC) < 0)
+        return false;
+    fcntl(wake[0], F_SETFL, O_NONBLOCK);
+    fcntl(out[0], F_SETFL, O_NONBLOCK);
+    return true;
+}
+
+static void close_pair(int p[2])
+{
+    for (int i = 0; i < 2; i++)
+        if (p[i] >= 0)
+            close(p[i]);
+}
+
+static void worker_exec(Worker *w)
+{
+    Stage *s = w->stage;
+    const StageConf *c = s->conf;
+    char err[ERR_LEN];
+    char *path = spawn_resolve_path(c->argv[0], c->directory, getenv("PATH"), err, sizeof err);
+    if (!path) {
+        spawn_failed(w, err);
+        return;
+    }
+    SpawnUser user = {0};
+    if (c->user && !spawn_lookup_user(c->user, &user, err, sizeof err)) {
+        free(path);
+        spawn_failed(w, err);
+        return;
+    }
+    int wake[2], out[2];
+    if (!make_pipes(wake, out)) {
+        snprintf(err, sizeof err, "unable to create pipes: %s", strerror(errno));
+        close_pair(wake), close_pair(out);
+        free(path);
+        spawn_user_free(&user);
+        spawn_failed(w, err);
+        return;
+    }
+    char **env = worker_env(w);
+    SpawnReq req = {.path = path, .argv = c->argv, .envp = env, .directory = c->directory,
+                    .user = c->user ? &user : NULL, .wake_fd = wake[1], .out_fd = out[1],
+                    .err_fd = out[1]};
+    int exec_fd = -1;
+    pid_t pid = spawn_start(&req, &exec_fd, err, sizeof err);
+    spawn_env_free(env);
+    free(path);
+    spawn_user_free(&user);
+    close(wake[1]), close(out[1]);
+    if (pid < 0) {
+        close(wake[0]), close(out[0]);
+        spawn_failed(w, err);
+        return;
+    }
+    w->pid = pid;
+    w->wake_fd = wake[0];
+    w->out_fd = out[0];
+    w->exec_fd = exec_fd;
+    w->spawned_ms = mono_ms();
+    w->gen = s->gen;
+    w->conf_gen = s->conf_gen;
+    add_read_ev(w, &w->wake_ev, w->wake_fd, wake_cb);
+    add_read_ev(w, &w->out_ev, w->out_fd, out_cb);
+    add_read_ev(w, &w->exec_ev, w->exec_fd, exec_cb);
+    worker_set_state(w, WK_STARTING);
+    s->st.spawns++;
+    wlog_info(w, "started: %s", c->command);
+
+    char spid[16], sstart[24];
+    snprintf(spid, sizeof spid, "%d", (int)pid);
+    snprintf(sstart, sizeof sstart, "%lld", spawn_proc_start_time(pid));
+    const char *p[] = {w->id, spid, sstart};
+    if (!db_query(s->d->db, "SELECT pgwake.set_worker_pid($1, $2::int, $3::bigint)", 3, p,
+                  DBQ_RETRY, NULL, NULL))
+        wlog_warn(w, "out of memory recording its pid");
+}
+
+static void register_cb(void *arg, PGresult *res)
+{
+    Worker *w = arg;
+    Stage *s = w->stage;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        if (res)
+            log_error("%s: unable to register a worker: %s", s->name, PQresultErrorMessage(res));
+        worker_set_state(w, WK_EXITED);
+        stage_worker_gone(s, w, false, false);
+        worker_free(w);
+        return;
+    }
+    if (PQgetisnull(res, 0, 0)) {
+        log_info("%s: max_workers_total (%d) reached across daemons; retrying in %lld ms", s->name,
+                 s->conf->max_workers_total, (long long)s->conf->restart_delay_ms);
+        worker_set_state(w, WK_EXITED);
+        stage_worker_gone(s, w, false, false);
+        worker_free(w);
+        return;
+    }
+    snprintf(w->id, sizeof w->id, "%s", PQgetvalue(res, 0, 0));
+    if (w->cancelled || s->d->stopping || !stage_runnable(s)) {
+        worker_set_state(w, WK_EXITED);
+        stage_worker_gone(s, w, false, true);
+        queue_finish(w, true);
+        return;
+    }
+    worker_exec(w);
+}
+
+/* worker_create registers a new worker for stage s; the process is forked once
+ * the database has given it an id (and, with max_workers_total, a place). */
+Worker *worker_create(Stage *s)
+{
+    Worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->stage = s;
+    w->wake_fd = w->out_fd = w->exec_fd = -1;
+    w->state = WK_REGISTERING;
+    w->state_ms = mono_ms();
+    evtimer_assign(&w->timer, s->d->base, timer_cb, w);
+    char hb[32], total[16];
+    snprintf(hb, sizeof hb, "%lld milliseconds", (long long)s->conf->heartbeat_timeout_ms);
+    snprintf(total, sizeof total, "%d", s->conf->max_workers_total);
+    const char *p[] = {s->name, s->d->cfg->host, hb, s->conf->max_workers_total ? total : NULL};
+    if (!db_query(s->d->db,
+                  "SELECT pgwake.register_worker($1, $2, NULL, $3::interval, $4::int)", 4, p, 0,
+                  register_cb, w)) {
+        free(w);
+        return NULL;
+    }
+    s->count[WK_REGISTERING]++;
+    w->next = s->workers;
+    s->workers = w;
+    return w;
+}
+
+/* ---------------------------------------------------------------- wake protocol */
+
+static bool send_byte(Worker *w, char c)
+{
+    if (w->wake_fd < 0)
+        return false;
+    return send(w->wake_fd, &c, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1;
+}
+
+/* worker_wake sends W to an idle worker and marks it busy. */
+bool worker_wake(Worker *w)
+{
+    if (w->state != WK_IDLE || !send_byte(w, 'W'))
+        return false;
+    event_del(&w->timer);
+    w->gen = w->stage->gen;
+    worker_set_state(w, WK_BUSY);
+    w->stage->st.wakes++;
+    return true;
+}
+
+/* The worker's last claim, begun after its last W, found nothing. */
+static void on_idle_report(Worker *w)
+{
+    Stage *s = w->stage;
+    if (w->state != WK_STARTING && w->state != WK_BUSY && w->state != WK_IDLE)
+        return;
+    if (stage_runnable(s) && s->gen > w->gen && send_byte(w, 'W')) {
+        w->gen = s->gen;
+        worker_set_state(w, WK_BUSY);
+        s->st.wakes++;
+        return;
+    }
+    worker_set_state(w, WK_IDLE);
+    arm_timer(w, s->conf->idle_timeout_ms);
+    stage_roll(s);
+}
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    Worker *w = arg;
+    char buf[64];
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        close_ev_fd(&w->wake_ev, &w->wake_fd);
+        return;
+    }
+    for (ssize_t i = 0; i < n; i++)
+        if (buf[i] == 'I')
+            on_idle_report(w);
+}
+
+static void read_output(Worker *w, int *fd, struct event *ev, LineBuf *lb)
+{
+    char buf[4096];
+    for (int rounds = 0; rounds < 16 && *fd >= 0; rounds++) {
+        ssize_t n = read(*fd, buf, sizeof buf);
+        if (n > 0) {
+            outlog_feed(w->stage->log, lb, w->id, buf, (size_t)n);
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        outlog_flush(w->stage->log, lb, w->id);
+        close_ev_fd(ev, fd);
+    }
+}
+
+static void out_cb(evutil_socket_t fd, short what, void *arg)
+{
+    Worker *w = arg;
+    read_output(w, &w->out_fd, &w->out_ev, &w->outbuf);
+}
+
+static void check_exec(Worker *w)
+{
+    char reason[sizeof w->reason];
+    int st = spawn_exec_status(w->exec_fd, reason, sizeof reason);
+    if (st == 0)
+        return;
+    if (st < 0) {
+        w->exec_failed = true;
+        snprintf(w->reason, sizeof w->reason, "%s", reason);
+        wlog_warn(w, "%s", reason);
+    }
+    close_ev_fd(&w->exec_ev, &w->exec_fd);
+}
+
+static void exec_cb(evutil_socket_t fd, short what, void *arg)
+{
+    check_exec(arg);
+}
+
+/* ---------------------------------------------------------------- stopping */
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    Worker *w = arg;
+    const StageConf *c = w->stage->conf;
+    if (w->state == WK_IDLE) {
+        if (stage_alive(w->stage) > c->min_workers)
+            worker_stop(w, "idle timeout");
+        return;
+    }
+    if (w->state != WK_STOPPING)
+        return;
+    if (!w->term_sent) {
+        wlog_info(w, "still running %lld ms after S: SIGTERM", (long long)c->stop_timeout_ms);
+        signal_group(w, SIGTERM);
+        signal_group(w, SIGCONT);
+        w->term_sent = true;
+        arm_timer(w, c->kill_timeout_ms);
+    } else {
+        wlog_warn(w, "still running %lld ms after SIGTERM: SIGKILL", (long long)c->kill_timeout_ms);
+        signal_group(w, SIGKILL);
+    }
+}
+
+/* worker_stop asks a worker to stop after its current task (S), with SIGTERM
+ * after stop_timeout and SIGKILL after kill_timeout; pgwake's own stops are
+ * refunded and never count as crashes. */
+void worker_stop(Worker *w, const char *why)
+{
+    switch (w->state) {
+    case WK_REGISTERING:
+        w->cancelled = true;
+        return;
+    case WK_STARTING:
+    case WK_BUSY:
+    case WK_IDLE:
+        wlog_info(w, "stopping (%s)", why);
+        w->stop_by_us = true;
+        event_del(&w->timer);
+        worker_set_state(w, WK_STOPPING);
+        if (!send_byte(w, 'S'))
+            w->term_sent = false;
+        arm_timer(w, w->stage->conf->stop_timeout_ms);
+        return;
+    default:
+        return;
+    }
+}
+
+/* worker_kill_now skips the graceful part (a second SIGTERM to the daemon). */
+void worker_kill_now(Worker *w)
+{
+    if (w->state == WK_REGISTERING) {
+        w->cancelled = true;
+        return;
+    }
+    if (w->state == WK_EXITED || w->pid <= 0)
+        return;
+    w->stop_by_us = true;
+    if (w->state != WK_STOPPING)
+        worker_set_state(w, WK_STOPPING);
+    signal_group(w, SIGKILL);
+}
+
+/* worker_declared_dead: the database says this worker is dead (hung, or
+ * declared by another daemon or pg_cron); its leases are already others', so
+ * it is terminated without waiting for its task. */
+void worker_declared_dead(Worker *w)
+{
+    if (w->state == WK_EXITED || w->state == WK_REGISTERING || w->declared_dead)
+        return;
+    wlog_warn(w, "declared dead in the database: terminating it");
+    w->declared_dead = true;
+    snprintf(w->reason, sizeof w->reason, "declared dead");
+    if (w->state != WK_STOPPING)
+        worker_set_state(w, WK_STOPPING);
+    event_del(&w->timer);
+    signal_group(w, SIGTERM);
+    signal_group(w, SIGCONT);
+    w->term_sent = true;
+    arm_timer(w, w->stage->conf->kill_timeout_ms);
+}
+
+/* ---------------------------------------------------------------- reaping */
+
+/* worker_reaped handles the exit of a worker's process: output drained, its
+ * group killed (descendants included), the database told, the stage told. */
+void worker_reaped(Worker *w, int status)
+{
+    Stage *s = w->stage;
+    if (w->exec_fd >= 0)
+        check_exec(w);
+    read_output(w, &w->out_fd, &w->out_ev, &w->outbuf);
+    outlog_flush(s->log, &w->outbuf, w->id);
+    close_ev_fd(&w->out_ev, &w->out_fd);
+    close_ev_fd(&w->wake_ev, &w->wake_fd);
+    close_ev_fd(&w->exec_ev, &w->exec_fd);
+    event_del(&w->timer);
+    signal_group(w, SIGKILL);
+
+    bool exit_ok = !w->exec_failed && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!w->exec_failed && !w->declared_dead) {
+        if (WIFEXITED(status))
+            snprintf(w->reason, sizeof w->reason, "exit %d", WEXITSTATUS(status));
+        else if (WIFSIGNALED(status))
+            snprintf(w->reason, sizeof w->reason, "signal %d", WTERMSIG(status));
+    }
+    bool crashed = !exit_ok && !w->stop_by_us && !w->declared_dead;
+    /* Crashes while the database is away (or just back) say nothing about the stage. */
+    w->countable = crashed && daemon_db_settled(s->d, s->conf->heartbeat_timeout_ms);
+    if (crashed)
+        wlog_warn(w, "crashed: %s after %lld ms", w->reason, (long long)(mono_ms() - w->spawned_ms));
+    else
+        wlog_info(w, "exited: %s", exit_ok ? "exit 0" : w->reason);
+    s->st.exits++;
+    worker_set_state(w, WK_EXITED);
+    stage_worker_gone(s, w, crashed, exit_ok);
+    queue_finish(w, exit_ok);
+}
+
+/* worker_free unlinks a worker from its stage and releases everything it owns. */
+void worker_free(Worker *w)
+{
+    Stage *s = w->stage;
+    for (Worker **pp = &s->workers; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    s->count[w->state]--;
+    close_ev_fd(&w->out_ev, &w->out_fd);
+    close_ev_fd(&w->wake_ev, &w->wake_fd);
+    close_ev_fd(&w->exec_ev, &w->exec_fd);
+    event_del(&w->timer);
+    db_cancel_arg(s->d->db, w);
+    free(w);
+    daemon_maybe_finish(s->d);
+}

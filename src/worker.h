@@ -1,0 +1,68 @@
+/* worker.h: one supervised worker process: registration, spawn, the wake-fd
+ * protocol (I / W / S / EOF), its single deadline timer, stop and reap. */
+#ifndef PGWAKE_WORKER_H
+#define PGWAKE_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <event2/event_struct.h>
+
+#include "log.h"
+#include "outlog.h"
+
+struct Stage;
+
+typedef enum {
+    WK_REGISTERING, /* register_worker in flight; no process yet */
+    WK_STARTING,    /* forked; has not reported idle yet */
+    WK_BUSY,        /* W sent (or working); no I since */
+    WK_IDLE,        /* reported I with nothing newer to do; idle_timeout running */
+    WK_STOPPING,    /* S or a signal sent by pgwake; waiting for the exit */
+    WK_EXITED,      /* reaped; its database update is in flight */
+    WK__COUNT
+} WorkerState;
+
+extern const char *const worker_state_names[WK__COUNT];
+
+typedef struct Worker {
+    struct Worker *next;      /* in its stage's list */
+    struct Stage *stage;
+    char id[128];             /* pgwake.workers.id; empty while registering */
+    pid_t pid;                /* also the process group id */
+    WorkerState state;
+    uint64_t gen;             /* stage generation of its spawn or of its last W */
+    uint64_t conf_gen;        /* stage configuration generation it was started with */
+    int64_t spawned_ms;       /* monotonic */
+    int64_t state_ms;         /* when it entered its state (idle since, stopping since) */
+    int wake_fd;              /* daemon's end of the socketpair, -1 when closed */
+    int out_fd;               /* read end of its stdout+stderr pipe, -1 when closed */
+    int exec_fd;              /* exec-status pipe, -1 once known */
+    struct event wake_ev, out_ev, exec_ev;
+    struct event timer;       /* its next deadline: idle, stop_timeout or kill_timeout */
+    LineBuf outbuf;           /* line assembly and the last lines, for alerts */
+    char reason[160];         /* exit reason for release_worker: "exit 1", "signal 9", "exec: ..." */
+    bool stop_by_us : 1;      /* pgwake stopped it: refunded, not a crash (reap) */
+    bool cancelled : 1;       /* stopped while registering (register callback) */
+    bool exec_failed : 1;     /* exec-status pipe reported an error (reap) */
+    bool term_sent : 1;       /* SIGTERM already sent (timer) */
+    bool declared_dead : 1;   /* someone declared it dead in the database (reap) */
+    bool rolling : 1;         /* stopped for a rolling restart (stage) */
+    bool countable : 1;       /* a crash that counts toward max_restarts (finish) */
+} Worker;
+
+#define wlog_info(w, fmt, ...) log_info("%s[%d] " fmt, worker_label(w), (int)(w)->pid, ##__VA_ARGS__)
+#define wlog_warn(w, fmt, ...) log_warn("%s[%d] " fmt, worker_label(w), (int)(w)->pid, ##__VA_ARGS__)
+#define wlog_debug(w, fmt, ...) log_debug("%s[%d] " fmt, worker_label(w), (int)(w)->pid, ##__VA_ARGS__)
+
+Worker *worker_create(struct Stage *s);
+void worker_stop(Worker *w, const char *why);
+void worker_kill_now(Worker *w);
+bool worker_wake(Worker *w);
+void worker_reaped(Worker *w, int status);
+void worker_declared_dead(Worker *w);
+void worker_free(Worker *w);
+const char *worker_label(const Worker *w);
+void worker_set_state(Worker *w, WorkerState s);
+
+#endif

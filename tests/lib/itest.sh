@@ -1,0 +1,86 @@
+#!/bin/sh
+# itest.sh: helpers for integration tests that drive the real build/pgwake with
+# real workers against the test's database ($TEST_DSN, from tests/run.sh).
+#   . "$ROOT/tests/lib/itest.sh"
+# Every test gets a private folder $T (config, logs), and its daemons and
+# stray processes are stopped on exit, whatever happens.
+
+set -u
+ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${BUILD:-$ROOT/build}
+PGWAKE="$BUILD/pgwake"
+TESTWORKER="$BUILD/workers/testworker"
+T=$(mktemp -d /tmp/pgwake-it.XXXXXX)
+chmod 755 "$T"
+export TESTWORKER_LOG="$T/worker-events.log"
+DAEMON_PIDS=""
+
+itest_cleanup() {
+    for p in $DAEMON_PIDS; do kill -TERM "$p" 2>/dev/null; done
+    sleep 0.2
+    for p in $DAEMON_PIDS; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    pkill -KILL -f "$T/" 2>/dev/null
+    if [ "${KEEP_TEST_DIR:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap itest_cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() { echo "FAIL: $*" >&2; for f in "$T"/daemon*.log; do [ -f "$f" ] && { echo "--- $f"; tail -30 "$f"; }; done; exit 1; }
+note() { echo "# $*"; }
+
+q() { psql -X -qAt -v ON_ERROR_STOP=1 -d "$TEST_DSN" -c "$1"; }
+
+# wait_for CMD TIMEOUT_S: polls a shell condition every 50 ms.
+wait_for() {
+    _deadline=$(( $(date +%s%N) / 1000000 + $2 * 1000 ))
+    while [ $(( $(date +%s%N) / 1000000 )) -lt $_deadline ]; do
+        eval "$1" >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# wait_sql SQL TIMEOUT_S: waits until SQL returns t.
+wait_sql() { wait_for "[ \"\$(q \"$1\")\" = t ]" "$2"; }
+
+# wait_for_log REGEX TIMEOUT_S [FILE]
+wait_for_log() { wait_for "grep -Eq -- '$1' '${3:-$T/daemon.log}'" "$2"; }
+
+# write_conf NAME: the config on stdin into $T/NAME, lines after a [pgwake]
+# header the test writes itself. Mode 600: the file may hold secrets.
+write_conf() { cat >"$T/$1"; chmod 600 "$T/$1"; }
+
+# start_daemon CONF [LOG]: runs pgwake in the background; sets DAEMON_PID.
+start_daemon() {
+    _log=${2:-$T/daemon.log}
+    "$PGWAKE" run -c "$T/$1" -d "$TEST_DSN" >>"$_log" 2>&1 &
+    DAEMON_PID=$!
+    DAEMON_PIDS="$DAEMON_PIDS $DAEMON_PID"
+}
+
+# start_ready CONF [LOG]: start_daemon, then wait for its "ready" line.
+start_ready() {
+    start_daemon "$@"
+    wait_for_log ' ready: ' 20 "${2:-$T/daemon.log}" || fail "daemon not ready within 20 s"
+}
+
+# stop_daemon [PID]: SIGTERM and wait; the exit code goes into $RC (not a
+# subshell: only the shell that started the daemon can wait for it).
+stop_daemon() {
+    _p=${1:-$DAEMON_PID}
+    kill -TERM "$_p" 2>/dev/null
+    wait "$_p"
+    RC=$?
+}
+
+# live_workers STAGE: workers of STAGE the database thinks are running.
+live_workers() { q "SELECT count(*) FROM pgwake.workers WHERE stage = '$1' AND state IN ('starting', 'alive')"; }
+
+# stage_procs STAGE: processes started for STAGE (by PGWAKE_STAGE in their environment).
+stage_procs() {
+    _n=0
+    for _e in /proc/[0-9]*/environ; do
+        tr '\0' '\n' <"$_e" 2>/dev/null | grep -qx "PGWAKE_STAGE=$1" && _n=$((_n + 1))
+    done
+    echo $_n
+}
