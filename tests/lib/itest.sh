@@ -80,7 +80,7 @@ live_workers() { q "SELECT count(*) FROM pgwake.workers WHERE stage = '$1' AND s
 stage_procs() {
     _n=0
     for _e in /proc/[0-9]*/environ; do
-        tr '\0' '\n' <"$_e" 2>/dev/null | grep -qx "PGWAKE_STAGE=$1" && _n=$((_n + 1))
+        { tr '\0' '\n' <"$_e" | grep -qx "PGWAKE_STAGE=$1"; } 2>/dev/null && _n=$((_n + 1))
     done
     echo $_n
 }
