@@ -363,6 +363,17 @@ void stage_roll(Stage *s)
     }
 }
 
+/* stage_restart is a rolling restart on request (`pgwake restart`, e.g. after
+ * a deploy): every current worker is replaced, one at a time. */
+void stage_restart(Stage *s)
+{
+    s->conf_gen++;
+    log_info("%s: restarting its workers one at a time", s->name);
+    if (s->fatal || s->stopped)
+        stage_start(s);
+    stage_roll(s);
+}
+
 /* stage_apply_conf switches a stage to a reloaded configuration. */
 void stage_apply_conf(Stage *s, const StageConf *conf, const Config *cfg, unsigned diff)
 {

@@ -59,6 +59,7 @@ void stage_start(Stage *s);
 void stage_stop(Stage *s);
 void stage_apply_conf(Stage *s, const StageConf *conf, const struct Config *cfg, unsigned diff);
 void stage_roll(Stage *s);
+void stage_restart(Stage *s);
 int stage_alive(const Stage *s);
 bool stage_runnable(const Stage *s);
 void stage_record_state(Stage *s);
