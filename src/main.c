@@ -28,6 +28,11 @@ static const Command commands[] = {
      "  Applies the migrations built into this binary, in order, once each, each in a\n"
      "  transaction, under an advisory lock. Idempotent. Refuses a database whose schema\n"
      "  is newer than this pgwake. --status lists each migration as applied or pending.\n"},
+    {"cron", cmd_cron,
+     "pgwake cron install|remove [-c FILE] [-d DSN]\n"
+     "  Schedules (or unschedules) pgwake.expire_leases() and pgwake.prune() with pg_cron\n"
+     "  (cron.schedule_in_database), so dead workers' leases are released even when no\n"
+     "  daemon runs: every 5 seconds with pg_cron 1.5 or later, every minute before.\n"},
     {"enqueue", cmd_enqueue,
      "pgwake enqueue [-c FILE] [-d DSN] [--priority N] [--run ID] [--max-attempts N] STAGE [JSON]\n"
      "  Adds one task to STAGE with the JSON payload (default {}), prints its id.\n"},
