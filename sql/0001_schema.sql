@@ -74,7 +74,8 @@ CREATE TABLE pgwake.workers (
     started_at        timestamptz NOT NULL DEFAULT pg_catalog.now(),
     last_heartbeat    timestamptz,
     ended_at          timestamptz,
-    alerted_at        timestamptz
+    alerted_at        timestamptz,  -- set by whoever alerted its death: each is alerted once
+    released_tasks    bigint[]      -- the tasks whose leases were taken back from it
 );
 CREATE INDEX workers_live_idx ON pgwake.workers (host, stage)
     WHERE state IN ('starting', 'alive');
@@ -303,8 +304,11 @@ COMMENT ON FUNCTION pgwake.fail IS
 CREATE FUNCTION pgwake.release_leases(worker_id text, reason text, refund boolean)
 RETURNS TABLE (requeued int, dead int)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ids bigint[];
+    n_pending int;
+    n_dead int;
 BEGIN
-    RETURN QUERY
     WITH released AS (
         UPDATE pgwake.tasks t
            SET attempts = CASE WHEN release_leases.refund THEN GREATEST(t.attempts - 1, 0) ELSE t.attempts END,
@@ -316,14 +320,22 @@ BEGIN
                last_error = 'worker ' || release_leases.worker_id || ': ' || release_leases.reason,
                lease_owner = NULL, lease_until = NULL
          WHERE t.lease_owner = release_leases.worker_id AND t.status = 'leased'
-        RETURNING t.status, t.stage),
+        RETURNING t.id, t.status, t.stage),
     notified AS (
         SELECT pg_catalog.pg_notify('pgwake_task', s.stage)
           FROM (SELECT DISTINCT r.stage FROM released r WHERE r.status = 'pending') s)
-    SELECT (count(*) FILTER (WHERE r.status = 'pending'))::int,
+    SELECT array_agg(r.id ORDER BY r.id),
+           (count(*) FILTER (WHERE r.status = 'pending'))::int,
            (count(*) FILTER (WHERE r.status = 'dead'))::int
+      INTO ids, n_pending, n_dead
       FROM released r
      WHERE (SELECT count(*) FROM notified) >= 0;
+    IF ids IS NOT NULL THEN
+        -- Callers hold this worker's row already (lock order: workers, then tasks).
+        UPDATE pgwake.workers w SET released_tasks = COALESCE(w.released_tasks, '{}') || ids
+         WHERE w.id = release_leases.worker_id;
+    END IF;
+    RETURN QUERY SELECT n_pending, n_dead;
 END $$;
 
 CREATE FUNCTION pgwake.release_worker(worker_id text, reason text, refund boolean DEFAULT false)
@@ -386,6 +398,7 @@ RETURNS TABLE (released int, dead_workers text[], next_deadline_s float8)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     dead_ids text[];
+    wid      text;
     n_rel    int;
     next_at  timestamptz;
 BEGIN
@@ -405,6 +418,11 @@ BEGIN
                + w.heartbeat_timeout < pg_catalog.clock_timestamp()
         RETURNING w.id)
     SELECT array_agg(d.id ORDER BY d.id) INTO dead_ids FROM declared d;
+    n_rel := 0;
+    FOREACH wid IN ARRAY COALESCE(dead_ids, '{}'::text[]) LOOP
+        SELECT n_rel + r.requeued + r.dead INTO n_rel
+          FROM pgwake.release_leases(wid, 'heartbeat timeout', false) r;
+    END LOOP;
 
     -- 2. Leases past lease_until, or held by a worker that is not live.
     WITH cand AS (
@@ -430,7 +448,7 @@ BEGIN
     notified AS (
         SELECT pg_catalog.pg_notify('pgwake_task', s.stage)
           FROM (SELECT DISTINCT r.stage FROM rel r WHERE r.status = 'pending') s)
-    SELECT count(*) INTO n_rel FROM rel WHERE (SELECT count(*) FROM notified) >= 0;
+    SELECT n_rel + count(*) INTO n_rel FROM rel WHERE (SELECT count(*) FROM notified) >= 0;
 
     -- 3. The next deadline anyone should act on.
     SELECT LEAST(
@@ -441,20 +459,40 @@ BEGIN
       INTO next_at;
 
     RETURN QUERY SELECT n_rel, COALESCE(dead_ids, '{}'::text[]),
-        GREATEST(extract(epoch FROM next_at - pg_catalog.clock_timestamp())::float8, 0);
+        CASE WHEN next_at IS NOT NULL
+             THEN GREATEST(extract(epoch FROM next_at - pg_catalog.clock_timestamp())::float8, 0) END;
 END $$;
 COMMENT ON FUNCTION pgwake.expire_leases IS
     'declares dead the workers past their heartbeat deadline, releases expired leases and those of dead workers, and returns the seconds to the next deadline; safe to run concurrently (pg_cron backstop)';
 
-CREATE FUNCTION pgwake.mark_alerted(worker_ids text[]) RETURNS int
+CREATE FUNCTION pgwake.mark_alerted(worker_ids text[]) RETURNS SETOF text
 LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    WITH m AS (
-        UPDATE pgwake.workers w SET alerted_at = pg_catalog.now()
-         WHERE w.id = ANY (mark_alerted.worker_ids) AND w.alerted_at IS NULL
-        RETURNING 1)
-    SELECT count(*)::int FROM m
+    UPDATE pgwake.workers w SET alerted_at = pg_catalog.now()
+     WHERE w.id = ANY (mark_alerted.worker_ids) AND w.alerted_at IS NULL
+    RETURNING w.id
 $$;
-COMMENT ON FUNCTION pgwake.mark_alerted IS 'records that the deaths of these workers were alerted, so each is alerted once';
+COMMENT ON FUNCTION pgwake.mark_alerted IS
+    'claims the alerting of these workers'' deaths: returns the ids nobody alerted yet, so each death is alerted once';
+
+CREATE FUNCTION pgwake.dead_worker_info(worker_ids text[])
+RETURNS TABLE (id text, stage text, host text, pid int, last_seen_s float8, tasks text, reason text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT w.id, w.stage, w.host, w.pid,
+           extract(epoch FROM pg_catalog.now() - COALESCE(w.last_heartbeat, w.started_at))::float8,
+           array_to_string(w.released_tasks, ', '), w.reason
+      FROM pgwake.workers w WHERE w.id = ANY (dead_worker_info.worker_ids)
+     ORDER BY w.id
+$$;
+COMMENT ON FUNCTION pgwake.dead_worker_info IS 'what an alert says of dead workers: stage, host, last seen, released tasks';
+
+CREATE FUNCTION pgwake.unalerted_deaths(lim int DEFAULT 100) RETURNS SETOF text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT w.id FROM pgwake.workers w
+     WHERE w.state = 'dead' AND w.alerted_at IS NULL AND w.reason = 'heartbeat timeout'
+     ORDER BY w.ended_at LIMIT unalerted_deaths.lim
+$$;
+COMMENT ON FUNCTION pgwake.unalerted_deaths IS
+    'workers declared dead for a missed heartbeat whose death nobody alerted yet (e.g. declared by pg_cron)';
 
 -- ---------------------------------------------------------------- operator functions
 
