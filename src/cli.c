@@ -44,8 +44,20 @@ bool cli_parse(int argc, char **argv, CliOpts *o, char *err)
     o->max_attempts = 5;
     optind = 1;
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "+c:d:vh", longopts, NULL)) != -1) {
+    o->args = calloc((size_t)argc + 1, sizeof *o->args);
+    if (!o->args)
+        return snprintf(err, ERR_LEN, "out of memory"), false;
+    /* "+" stops getopt at each positional argument: take it and go on, so
+     * options may follow arguments (pgwake cron install -d DSN). */
+    while (optind < argc) {
+        int c = getopt_long(argc, argv, "+c:d:vh", longopts, NULL);
+        if (c == -1) {
+            if (optind < argc && strcmp(argv[optind - 1], "--") == 0)
+                break;
+            if (optind < argc)
+                o->args[o->nargs++] = argv[optind++];
+            continue;
+        }
         switch (c) {
         case 'c': o->conf_path = optarg; break;
         case 'd': o->dsn = optarg; break;
@@ -76,22 +88,9 @@ bool cli_parse(int argc, char **argv, CliOpts *o, char *err)
                 snprintf(err, ERR_LEN, "unknown option \"%s\"", argv[optind - 1]);
             return false;
         }
-        /* Options may follow positional arguments: skip over those. */
-        while (optind < argc && argv[optind][0] != '-') {
-            if (o->nargs == 0)
-                o->args = calloc((size_t)argc, sizeof *o->args);
-            if (!o->args)
-                return snprintf(err, ERR_LEN, "out of memory"), false;
-            o->args[o->nargs++] = argv[optind++];
-        }
     }
-    for (; optind < argc; optind++) {
-        if (o->nargs == 0)
-            o->args = calloc((size_t)argc, sizeof *o->args);
-        if (!o->args)
-            return snprintf(err, ERR_LEN, "out of memory"), false;
-        o->args[o->nargs++] = argv[optind];
-    }
+    while (optind < argc)
+        o->args[o->nargs++] = argv[optind++];
     return true;
 }
 
