@@ -7,6 +7,7 @@
 int cmd_run(const CliOpts *o);
 int cmd_migrate(const CliOpts *o);
 int cmd_cron(const CliOpts *o);
+int cmd_check(const CliOpts *o);
 int cmd_enqueue(const CliOpts *o);
 int cmd_notify(const CliOpts *o);
 

@@ -33,6 +33,12 @@ static const Command commands[] = {
      "  Schedules (or unschedules) pgwake.expire_leases() and pgwake.prune() with pg_cron\n"
      "  (cron.schedule_in_database), so dead workers' leases are released even when no\n"
      "  daemon runs: every 5 seconds with pg_cron 1.5 or later, every minute before.\n"},
+    {"check", cmd_check,
+     "pgwake check [-c FILE] [-d DSN]\n"
+     "  Read-only: validates the configuration, the database and its schema version, each\n"
+     "  stage's command (exists, executable for its user), pg_cron and the alert settings.\n"
+     "  One line per finding. Exit 0 nothing wrong (warnings printed), 1 a problem of the\n"
+     "  environment, 2 of the configuration.\n"},
     {"enqueue", cmd_enqueue,
      "pgwake enqueue [-c FILE] [-d DSN] [--priority N] [--run ID] [--max-attempts N] STAGE [JSON]\n"
      "  Adds one task to STAGE with the JSON payload (default {}), prints its id.\n"},
