@@ -584,25 +584,33 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- Trigger names fit in 63 bytes whatever the stage name: a hash keeps them apart.
+CREATE FUNCTION pgwake.watch_trigger_name(stage text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT 'pgwake_wake_' || pg_catalog.left(pg_catalog.md5(watch_trigger_name.stage), 20)
+$$;
+
 CREATE FUNCTION pgwake.watch_table(tbl regclass, stage text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $$
 BEGIN
     IF watch_table.stage !~ '^[a-z0-9_][a-z0-9_.-]{0,62}$' THEN
         RAISE EXCEPTION 'invalid stage name "%"', watch_table.stage
             USING HINT = 'stage names match ^[a-z0-9_][a-z0-9_.-]{0,62}$';
     END IF;
-    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'pgwake_wake_' || watch_table.stage, watch_table.tbl);
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', pgwake.watch_trigger_name(watch_table.stage),
+                   watch_table.tbl);
     EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s FOR EACH STATEMENT '
                    'EXECUTE FUNCTION pgwake.watch_notify(%L)',
-                   'pgwake_wake_' || watch_table.stage, watch_table.tbl, watch_table.stage);
+                   pgwake.watch_trigger_name(watch_table.stage), watch_table.tbl, watch_table.stage);
 END $$;
 COMMENT ON FUNCTION pgwake.watch_table IS
     'makes inserts into tbl emit NOTIFY pgwake_wake, stage (one per statement)';
 
 CREATE FUNCTION pgwake.unwatch_table(tbl regclass, stage text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $$
 BEGIN
-    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'pgwake_wake_' || unwatch_table.stage, unwatch_table.tbl);
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', pgwake.watch_trigger_name(unwatch_table.stage),
+                   unwatch_table.tbl);
 END $$;
 COMMENT ON FUNCTION pgwake.unwatch_table IS 'removes the trigger watch_table added';
 

@@ -66,7 +66,7 @@ pgtmp_restart() {
 pgtmp_pgctl() { pgtmp_as "$PG_BIN/pg_ctl" -D "$PGTMP_DIR/data" -l "$PGTMP_DIR/postgres.log" "$@"; }
 
 pgtmp_stop() {
-    [ -n "$PGTMP_DIR" ] && [ -d "$PGTMP_DIR" ] || return 0
+    [ -n "${PGTMP_DIR:-}" ] && [ -d "$PGTMP_DIR" ] || return 0
     pgtmp_as "$PG_BIN/pg_ctl" -D "$PGTMP_DIR/data" -m immediate -w stop >/dev/null 2>&1
     rm -rf "$PGTMP_DIR"
     PGTMP_DIR=
