@@ -23,6 +23,10 @@ endif
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
+# clang knows no -Wformat-truncation; tell it not to mind.
+ifneq ($(findstring clang,$(shell $(CC) --version 2>/dev/null)),)
+  WARN += -Wno-unknown-warning-option
+endif
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude -Isrc -I$(BUILD) \
              $(shell pkg-config --cflags $(PKGS)) $(SAN)

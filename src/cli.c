@@ -42,7 +42,7 @@ bool cli_parse(int argc, char **argv, CliOpts *o, char *err)
     memset(o, 0, sizeof *o);
     o->limit = 20;
     o->max_attempts = 5;
-    optind = 1;
+    optind = 0; /* 0, not 1: also forgets a half-parsed option group */
     opterr = 0;
     o->args = calloc((size_t)argc + 1, sizeof *o->args);
     if (!o->args)
@@ -50,7 +50,7 @@ bool cli_parse(int argc, char **argv, CliOpts *o, char *err)
     /* "+" stops getopt at each positional argument: take it and go on, so
      * options may follow arguments (pgwake cron install -d DSN). */
     while (optind < argc) {
-        int c = getopt_long(argc, argv, "+c:d:vh", longopts, NULL);
+        int c = getopt_long(argc, argv, "+:c:d:vh", longopts, NULL);
         if (c == -1) {
             if (optind < argc && strcmp(argv[optind - 1], "--") == 0)
                 break;
@@ -81,9 +81,18 @@ bool cli_parse(int argc, char **argv, CliOpts *o, char *err)
             if (!cli_long_arg(optarg, 1, 1000000, &o->max_attempts))
                 return snprintf(err, ERR_LEN, "--max-attempts wants a number from 1, not \"%s\"", optarg), false;
             break;
-        default:
-            if (optopt && optopt < 256 && strchr("cd", optopt))
+        case ':':
+            if (optopt >= 256) {
+                for (const struct option *lo = longopts; lo->name; lo++)
+                    if (lo->val == optopt)
+                        snprintf(err, ERR_LEN, "option --%s needs a value", lo->name);
+            } else {
                 snprintf(err, ERR_LEN, "option -%c needs a value", optopt);
+            }
+            return false;
+        default:
+            if (optopt && optopt < 256)
+                snprintf(err, ERR_LEN, "unknown option \"-%c\"", optopt);
             else
                 snprintf(err, ERR_LEN, "unknown option \"%s\"", argv[optind - 1]);
             return false;

@@ -203,6 +203,7 @@ static void setup_done_cb(void *arg, PGresult *res)
     if (d->db_lost)
         d->db_back_ms = mono_ms();
     db_open_gate(d->db);
+    maint_on_ready(d->maint);
     each_stage(d, stage_record_state);
     each_stage(d, hint_all);
     if (!d->ready) {
@@ -241,8 +242,10 @@ static void on_up(void *arg)
     if (ok && !d->ready)
         ok = setup_query(d, "SELECT stage, state, reason FROM pgwake.stage_state WHERE host = $1", 1,
                          host, stage_state_cb);
-    if (ok)
+    if (ok) {
+        maint_on_connect(d->maint);
         ok = setup_query(d, "SELECT 1", 0, NULL, setup_done_cb);
+    }
     if (!ok)
         fatal("out of memory queueing the start-up sequence");
 }
@@ -254,6 +257,7 @@ static void on_down(void *arg)
         sd_notifyf("STATUS=waiting for database");
     d->db_up = false;
     d->db_lost = true;
+    maint_on_down(d->maint);
     for (int i = 0; i < d->nstages; i++)
         d->stages[i]->recount_inflight = false;
 }
@@ -306,6 +310,8 @@ static void on_notify(void *arg, const char *channel, const char *payload)
         Worker *w = strcmp(m.state, "dead") == 0 ? daemon_worker_by_id(d, m.worker_id) : NULL;
         if (w)
             worker_declared_dead(w);
+        else if (strcmp(m.state, "starting") == 0)
+            maint_remote_change(d->maint);
         return;
     }
     case NT_BAD:
@@ -479,6 +485,8 @@ static void reload(Daemon *d)
             stage_hint(s, false);
         }
     }
+    if (d->alerter)
+        alert_set_conf(d->alerter, &n->alerts);
     retire_config(d, old);
     log_info("configuration reloaded from %s", d->conf_path);
 }
@@ -599,8 +607,15 @@ static bool daemon_init(Daemon *d, Config *cfg, const char *conf_path, const cha
         }
     DbHooks hooks = {.on_notify = on_notify, .on_up = on_up, .on_down = on_down, .arg = d};
     d->db = db_new(d->base, d->dsn, &hooks);
-    if (!d->db)
+    d->maint = maint_new(d);
+    d->memwatch = memwatch_new(d);
+    if (!d->db || !d->maint || !d->memwatch)
         return false;
+    d->alerter = alert_new(d->base, &cfg->alerts, cfg->host, err);
+    if (!d->alerter) {
+        log_error("unable to set up alerts: %s", err);
+        return false;
+    }
     evtimer_assign(&d->stop_ev, d->base, stop_deadline_cb, d);
     evtimer_assign(&d->badlog_ev, d->base, badlog_cb, d);
     event_assign(&d->safety_ev, d->base, -1, EV_PERSIST, safety_cb, d);
@@ -622,6 +637,9 @@ static void daemon_free(Daemon *d)
     for (int i = 0; i < d->nstages; i++)
         stage_free(d->stages[i]);
     free(d->stages);
+    maint_free(d->maint);
+    memwatch_free(d->memwatch);
+    alert_free(d->alerter);
     db_free(d->db);
     for (int r = 0; r < d->nretired; r++)
         cfg_free(d->retired[r]);

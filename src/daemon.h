@@ -7,8 +7,11 @@
 #include <stdint.h>
 #include <event2/event_struct.h>
 
+#include "alert.h"
 #include "config.h"
 #include "db.h"
+#include "maint.h"
+#include "memwatch.h"
 #include "notify.h"
 #include "stage.h"
 
@@ -28,6 +31,10 @@ typedef struct Daemon {
     char *dsn;                /* for the daemon's own connection */
     char *worker_dsn;         /* PGWAKE_DSN for workers */
     DbConn *db;
+    Maint *maint;             /* heartbeat deadlines, maintenance lock, expire_leases */
+    MemWatch *memwatch;       /* RSS sampling for memory_limit */
+    Alerter *alerter;         /* email / webhook; NULL when none is configured */
+    struct Http *http;        /* status, metrics and control on http_listen */
     Stage **stages;
     int nstages;
     int lock_fd;              /* flock'ed lock file */

@@ -94,15 +94,25 @@ void log_escape(const char *in, size_t inlen, char *out, size_t outlen)
         return;
     for (size_t i = 0; i < inlen; i++) {
         unsigned char c = (unsigned char)in[i];
-        if (o + 8 >= outlen) {
-            if (outlen > 4)
-                memcpy(out + (o < outlen - 4 ? o : outlen - 4), "...", 4);
+        char piece[5];
+        size_t plen = 1;
+        if (c >= 0x20 && c < 0x7f && c != '\\')
+            piece[0] = (char)c;
+        else
+            plen = (size_t)snprintf(piece, sizeof piece, "\\x%02x", c);
+        /* Room for this piece, and for "..." after it unless it is the last. */
+        size_t need = plen + (i + 1 < inlen ? 3 : 0);
+        if (o + need >= outlen) {
+            size_t keep = outlen > 4 ? outlen - 4 : 0;
+            if (o > keep)
+                o = keep;
+            memcpy(out + o, "...", outlen - 1 - o < 3 ? outlen - 1 - o : 3);
+            o += outlen - 1 - o < 3 ? outlen - 1 - o : 3;
+            out[o] = '\0';
             return;
         }
-        if (c >= 0x20 && c < 0x7f && c != '\\')
-            out[o++] = (char)c;
-        else
-            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+        memcpy(out + o, piece, plen);
+        o += plen;
     }
     out[o] = '\0';
 }

@@ -46,6 +46,29 @@ static const Command commands[] = {
      "pgwake notify [-c FILE] [-d DSN] STAGE|'*'\n"
      "  Sends NOTIFY pgwake_wake: a daemon serving STAGE (or every stage for '*')\n"
      "  recounts its work and wakes or starts workers.\n"},
+    {"status", cmd_status,
+     "pgwake status [--json] [-c FILE] [-d DSN]\n"
+     "  Asks the running daemon (at http_listen) for its stages and workers: state, pid,\n"
+     "  uptime, current task, pending work; --json prints the daemon's JSON. When the\n"
+     "  daemon does not answer, shows what the database knows and says so.\n"
+     "  Exit 0 every stage running, 1 a stage FATAL or stopped, 3 the daemon not running.\n"},
+    {"runs", cmd_runs,
+     "pgwake runs [--limit N] [--json] [-c FILE] [-d DSN]\n"
+     "  The newest N runs (default 20) from the database: state, age, and a progress bar\n"
+     "  per stage.\n"},
+    {"start", cmd_start,
+     "pgwake start STAGE|all [-c FILE]\n"
+     "  Starts a stopped or FATAL stage of the running daemon (resets its crash count).\n"
+     "  Sends control_token when the configuration has one. Exit 1 when the daemon is\n"
+     "  unreachable, 2 for a stage it does not serve.\n"},
+    {"stop", cmd_stop,
+     "pgwake stop STAGE|all [-c FILE]\n"
+     "  Stops a stage's workers (each after its current task) and keeps the stage\n"
+     "  stopped, across daemon restarts too, until `pgwake start`.\n"},
+    {"restart", cmd_restart,
+     "pgwake restart STAGE|all [-c FILE]\n"
+     "  Rolling restart: replaces the stage's workers one at a time, each after its\n"
+     "  current task (e.g. after a deploy).\n"},
 };
 
 static const char general_help[] =
@@ -121,6 +144,7 @@ int main(int argc, char **argv)
     char err[ERR_LEN];
     if (!cli_parse(argc - 1, argv + 1, &o, err)) {
         fprintf(stderr, "pgwake %s: %s\n%s", name, err, c->usage);
+        free(o.args);
         return EXIT_USAGE;
     }
     int rc = o.help ? print_help(name, stdout) : c->fn(&o);

@@ -45,10 +45,10 @@ static bool parse_stage(NotifyMsg *m, const char *s, size_t n)
 static bool parse_run_id(const char *s, size_t n, int64_t *out)
 {
     int64_t v = 0;
-    if (n == 0 || n > 18)
+    if (n == 0 || n > 19)
         return false;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
+        if (s[i] < '0' || s[i] > '9' || v > (INT64_MAX - (s[i] - '0')) / 10)
             return false;
         v = v * 10 + (s[i] - '0');
     }
@@ -114,5 +114,7 @@ NotifyMsg notify_parse(const char *channel, const char *payload)
     }
     if (m.kind != NT_STAGE)
         m.stage[0] = '\0';
+    if (m.kind != NT_WORKER)
+        m.worker_id[0] = m.state[0] = '\0';
     return m;
 }

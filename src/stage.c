@@ -309,6 +309,7 @@ void stage_set_fatal(Stage *s, const char *reason)
     log_error("%s: stage is FATAL: %s (no restart until `pgwake start %s` or a reload changing it)",
               s->name, reason, s->name);
     stage_record_state(s);
+    alert_stage_fatal(s->d->alerter, s->name, reason);
 }
 
 /* stage_stop_all asks every worker of the stage to stop. */

@@ -142,13 +142,17 @@ static char *fmt_seconds(char *buf, size_t n, int64_t ms)
     return buf;
 }
 
-static char **worker_env(const Worker *w)
+static char **worker_env(const Worker *w, const SpawnUser *user)
 {
     const Stage *s = w->stage;
     const Daemon *d = s->d;
     char lease[32], hb[32];
-    char *extra[7];
+    char *extra[10];
     size_t n = 0;
+    /* A worker run as another user gets that user's identity, as login would. */
+    if (user && user->home && asprintf(&extra[n], "HOME=%s", user->home) > 0) n++;
+    if (user && asprintf(&extra[n], "USER=%s", s->conf->user) > 0) n++;
+    if (user && asprintf(&extra[n], "LOGNAME=%s", s->conf->user) > 0) n++;
     if (asprintf(&extra[n], "PGWAKE_STAGE=%s", s->name) > 0) n++;
     if (asprintf(&extra[n], "PGWAKE_WORKER_ID=%s", w->id) > 0) n++;
     if (asprintf(&extra[n], "PGWAKE_WAKE_FD=3") > 0) n++;
@@ -202,12 +206,24 @@ static void close_pair(int p[2])
             close(p[i]);
 }
 
+/* The PATH the worker will see: its environment's, else the daemon's. */
+static const char *worker_path(const Stage *s)
+{
+    const char *path = getenv("PATH");
+    char **const lists[] = {s->d->cfg->env_file_vars, s->conf->environment};
+    for (size_t l = 0; l < 2; l++)
+        for (char **e = lists[l]; e && *e; e++)
+            if (strncmp(*e, "PATH=", 5) == 0)
+                path = *e + 5;
+    return path;
+}
+
 static void worker_exec(Worker *w)
 {
     Stage *s = w->stage;
     const StageConf *c = s->conf;
     char err[ERR_LEN];
-    char *path = spawn_resolve_path(c->argv[0], c->directory, getenv("PATH"), err, sizeof err);
+    char *path = spawn_resolve_path(c->argv[0], c->directory, worker_path(s), err, sizeof err);
     if (!path) {
         spawn_failed(w, err);
         return;
@@ -227,7 +243,7 @@ static void worker_exec(Worker *w)
         spawn_failed(w, err);
         return;
     }
-    char **env = worker_env(w);
+    char **env = worker_env(w, c->user ? &user : NULL);
     SpawnReq req = {.path = path, .argv = c->argv, .envp = env, .directory = c->directory,
                     .user = c->user ? &user : NULL, .wake_fd = wake[1], .out_fd = out[1],
                     .err_fd = out[1]};
@@ -254,6 +270,9 @@ static void worker_exec(Worker *w)
     add_read_ev(w, &w->exec_ev, w->exec_fd, exec_cb);
     worker_set_state(w, WK_STARTING);
     s->st.spawns++;
+    maint_worker_started(s->d->maint, w);
+    if (c->memory_limit)
+        memwatch_kick(s->d->memwatch);
     wlog_info(w, "started: %s", c->command);
 
     char spid[16], sstart[24];

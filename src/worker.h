@@ -35,6 +35,7 @@ typedef struct Worker {
     uint64_t conf_gen;        /* stage configuration generation it was started with */
     int64_t spawned_ms;       /* monotonic */
     int64_t state_ms;         /* when it entered its state (idle since, stopping since) */
+    int64_t hb_deadline_ms;   /* next heartbeat deadline to check (maint) */
     int wake_fd;              /* daemon's end of the socketpair, -1 when closed */
     int out_fd;               /* read end of its stdout+stderr pipe, -1 when closed */
     int exec_fd;              /* exec-status pipe, -1 once known */

@@ -84,3 +84,29 @@ stage_procs() {
     done
     echo $_n
 }
+
+# start_smtp_sink: a loopback SMTP server recording messages as JSON lines in
+# $T/smtp.jsonl; sets SMTP_PORT.
+start_smtp_sink() {
+    [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null \
+        || { echo "python3-aiosmtpd missing"; exit 77; }
+    /usr/bin/python3 "$ROOT/tests/lib/smtp_sink.py" --out "$T/smtp.jsonl" --port-file "$T/smtp.port" \
+        "$@" >"$T/smtp.log" 2>&1 &
+    SMTP_PID=$!
+    DAEMON_PIDS="$DAEMON_PIDS $SMTP_PID"
+    wait_for "[ -s '$T/smtp.port' ]" 10 || fail "SMTP sink did not start: $(cat "$T/smtp.log")"
+    SMTP_PORT=$(cat "$T/smtp.port")
+}
+
+# mail_count SUBSTRING: messages received whose data contains SUBSTRING.
+mail_count() {
+    [ -f "$T/smtp.jsonl" ] || { echo 0; return; }
+    /usr/bin/python3 -c '
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e.get("event") == "message" and sys.argv[2] in e.get("data", ""):
+        n += 1
+print(n)' "$T/smtp.jsonl" "$1"
+}
