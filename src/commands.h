@@ -10,5 +10,10 @@ int cmd_cron(const CliOpts *o);
 int cmd_check(const CliOpts *o);
 int cmd_enqueue(const CliOpts *o);
 int cmd_notify(const CliOpts *o);
+int cmd_status(const CliOpts *o);
+int cmd_runs(const CliOpts *o);
+int cmd_start(const CliOpts *o);
+int cmd_stop(const CliOpts *o);
+int cmd_restart(const CliOpts *o);
 
 #endif

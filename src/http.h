@@ -1,0 +1,18 @@
+/* http.h: the daemon's HTTP interface on http_listen (SPEC section 5): GET
+ * /healthz, /status, /metrics, /runs and / (the status page), and the control
+ * calls POST /stages/NAME/{start,stop,restart}. */
+#ifndef PGWAKE_HTTP_H
+#define PGWAKE_HTTP_H
+
+#include <stdbool.h>
+
+struct Daemon;
+
+typedef struct Http Http;
+
+Http *http_new(struct Daemon *d, char *err);
+void http_free(Http *h);
+bool http_host_allowed(const char *host, const char *listen);
+bool http_token_equal(const char *given, const char *expected);
+
+#endif

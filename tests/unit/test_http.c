@@ -1,0 +1,72 @@
+/* test_http.c: the pure parts of the control gate: which Host (or Origin
+ * host) may reach a control call, and the token comparison. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdbool.h>
+
+#include "http.h"
+
+typedef struct HostCase {
+    const char *host, *listen;
+    bool allowed;
+} HostCase;
+
+static void test_host_allowed(void **state)
+{
+    (void)state;
+    static const HostCase cases[] = {
+        {"127.0.0.1:6464", "127.0.0.1:6464", true},
+        {"localhost:6464", "127.0.0.1:6464", true},
+        {"LOCALHOST:6464", "127.0.0.1:6464", true},
+        {"[::1]:6464", "127.0.0.1:6464", true},
+        {"[::1]:6464", "[::1]:6464", true},
+        {"pgwake.internal:6464", "pgwake.internal:6464", true},
+        {"192.168.1.5:6464", "0.0.0.0:6464", false},
+        {"0.0.0.0:6464", "0.0.0.0:6464", true},
+        {"localhost:6465", "127.0.0.1:6464", false},
+        {"localhost", "127.0.0.1:6464", false},
+        {"localhost", "127.0.0.1:80", true},
+        {"127.0.0.1", "127.0.0.1:80", true},
+        {"evil.example:6464", "127.0.0.1:6464", false},
+        {"localhost.evil.example:6464", "127.0.0.1:6464", false},
+        {"localhost:6464.evil", "127.0.0.1:6464", false},
+        {"127.0.0.1:64640", "127.0.0.1:6464", false},
+        {"127.0.0.1:646", "127.0.0.1:6464", false},
+        {"", "127.0.0.1:6464", false},
+        {NULL, "127.0.0.1:6464", false},
+        {"pgwake.internal", "pgwake.internal:80", true},
+        {"pgwake.internal.evil", "pgwake.internal:80", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (http_host_allowed(cases[i].host, cases[i].listen) != cases[i].allowed)
+            fail_msg("Host \"%s\" on %s: expected %s", cases[i].host ? cases[i].host : "(null)",
+                     cases[i].listen, cases[i].allowed ? "allowed" : "refused");
+    }
+}
+
+static void test_token_equal(void **state)
+{
+    (void)state;
+    assert_true(http_token_equal("s3cret", "s3cret"));
+    assert_false(http_token_equal("s3cre", "s3cret"));
+    assert_false(http_token_equal("s3crett", "s3cret"));
+    assert_false(http_token_equal("", "s3cret"));
+    assert_false(http_token_equal("S3cret", "s3cret"));
+    assert_false(http_token_equal("s3creT", "s3cret"));
+    assert_true(http_token_equal("", ""));
+    assert_false(http_token_equal("x", ""));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_host_allowed),
+        cmocka_unit_test(test_token_equal),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
