@@ -28,6 +28,15 @@
 
 extern char **environ;
 
+/* Clears the bits of signals 32 and 33 (NPTL's internal ones) in a
+ * /proc/PID/status signal mask written as 16 hex digits. */
+static char *mask_glibc_internal(char *hex)
+{
+    unsigned long long v = strtoull(hex, NULL, 16) & ~(3ULL << 31);
+    snprintf(hex, 17, "%016llx", v);
+    return hex;
+}
+
 static char tmpdir[64];
 
 /* ---------------------------------------------------------------- helpers */
@@ -424,7 +433,10 @@ static void test_spawn_inherits_only_what_it_should(void **state)
     expect_fd(pid, 3, "socket", (unsigned long)sst.st_ino);
     char *blocked = proc_status(pid, "SigBlk"), *ignored = proc_status(pid, "SigIgn");
     assert_string_equal(blocked, "0000000000000000");
-    assert_string_equal(ignored, "0000000000000000");
+    /* Signals 32 and 33 are glibc's own (thread cancellation, setxid):
+     * sigaction refuses them, so a disposition inherited from whoever
+     * started the test (make does ignore them) stays; every other is reset. */
+    assert_string_equal(mask_glibc_internal(ignored), "0000000000000000");
     free(blocked);
     free(ignored);
     kill(pid, SIGTERM); /* neither blocked nor ignored: it ends */
@@ -745,6 +757,9 @@ static void test_ensure_std_fds(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        /* Whatever the test inherited (make's jobserver pipes) goes first. */
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
         close(0);
         close(2);
         spawn_ensure_std_fds();
