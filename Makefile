@@ -123,14 +123,27 @@ demo: all
 deps:
 	sh scripts/install-deps
 
+# install: the binary, its man page, the SQL migrations, the example, demo and
+# systemd files (the unit's ExecStart pointed at this PREFIX), and the worker
+# library with its header and a pgwake-worker.pc for pkg-config. DESTDIR stages
+# the files for a package: `make install DESTDIR=/tmp/x PREFIX=/usr`.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/pgwake \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/include/pgwake $(DESTDIR)$(PREFIX)/share/man/man1 \
 	  $(DESTDIR)$(PREFIX)/share/pgwake/sql $(DESTDIR)$(PREFIX)/share/pgwake/conf
 	install -m 755 $(BUILD)/pgwake $(DESTDIR)$(PREFIX)/bin/pgwake
+	install -m 644 docs/pgwake.1 $(DESTDIR)$(PREFIX)/share/man/man1/pgwake.1
 	install -m 644 $(BUILD)/libpgwake-worker.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/pgwake/worker.h $(DESTDIR)$(PREFIX)/include/pgwake/
 	install -m 644 $(SQL_FILES) $(DESTDIR)$(PREFIX)/share/pgwake/sql/
-	install -m 644 conf/* $(DESTDIR)$(PREFIX)/share/pgwake/conf/
+	install -m 644 conf/pgwake.conf conf/demo.conf conf/pg_cron.sql $(DESTDIR)$(PREFIX)/share/pgwake/conf/
+	sed 's|/usr/local/bin/pgwake|$(PREFIX)/bin/pgwake|g' conf/pgwake.service \
+	  > $(DESTDIR)$(PREFIX)/share/pgwake/conf/pgwake.service
+	chmod 644 $(DESTDIR)$(PREFIX)/share/pgwake/conf/pgwake.service
+	v=$$(sed -n 's/^#define PGWAKE_VERSION "\(.*\)"/\1/p' src/main.c) && \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e "s|@VERSION@|$$v|g" pgwake-worker.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/pgwake-worker.pc
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/pgwake-worker.pc
 
 format:
 	sh scripts/format
