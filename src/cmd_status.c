@@ -70,10 +70,10 @@ static void print_status(json_t *st, FILE *out)
 {
     json_t *db = json_object_get(st, "database");
     const char *err = str_or(db, "last_error", NULL);
-    fprintf(out, "host %s: database %s%s%s\n", str_or(st, "host", "?"),
-            json_is_true(json_object_get(db, "connected")) ? "connected" : "not connected",
-            !json_is_true(json_object_get(db, "connected")) && err ? ": " : "",
-            !json_is_true(json_object_get(db, "connected")) && err ? err : "");
+    bool up = json_is_true(json_object_get(db, "connected"));
+    fprintf(out, "host %s: database %s%s%s%s\n", str_or(st, "host", "?"),
+            up ? "connected" : "not connected", !up && err ? ": " : "", !up && err ? err : "",
+            json_is_true(json_object_get(st, "maintenance")) ? ", holds maintenance" : "");
     fprintf(out, "%-30s %-9s %7s  %s\n", "STAGE", "STATE", "PENDING", "WORKERS");
     size_t i;
     json_t *s;

@@ -11,6 +11,7 @@
 #include <event2/buffer.h>
 
 #include "daemon.h"
+#include "maint.h"
 #include "metrics.h"
 #include "stage.h"
 #include "worker.h"
@@ -164,8 +165,7 @@ json_t *report_status(Daemon *d, PGresult *res)
     json_object_set_new(db, "last_error", err && *err ? json_string(err) : json_null());
     json_object_set_new(db, "reconnects", json_integer((json_int_t)db_reconnects(d->db)));
     json_object_set_new(o, "database", db);
-    /* Maintenance (maint.c) does not report whether it holds the lock yet. */
-    json_object_set_new(o, "maintenance", json_false());
+    json_object_set_new(o, "maintenance", json_boolean(d->maint && maint_holder(d->maint)));
     json_object_set_new(o, "control_token_required", json_boolean(d->cfg->control_token != NULL));
     json_t *stages = json_array();
     for (int i = 0; i < d->nstages; i++)
@@ -284,7 +284,7 @@ void report_metrics(Daemon *d, struct evbuffer *out)
     family(out, "pgwake_database_reconnects_total", "counter", "Database connections lost and made again");
     evbuffer_add_printf(out, "pgwake_database_reconnects_total %lu\n", db_reconnects(d->db));
     family(out, "pgwake_maintenance", "gauge", "1 while this daemon holds maintenance");
-    evbuffer_add_printf(out, "pgwake_maintenance 0\n");
+    evbuffer_add_printf(out, "pgwake_maintenance %d\n", d->maint && maint_holder(d->maint));
     family(out, "pgwake_notifications_total", "counter", "Notifications received, by channel");
     for (int c = 0; c < CH__COUNT; c++)
         evbuffer_add_printf(out, "pgwake_notifications_total{channel=\"%s\"} %llu\n",
