@@ -388,6 +388,12 @@ static void handle_sigchld(evutil_socket_t sig, short what, void *arg)
     }
 }
 
+/* Sent from the loop itself, so a stuck loop is what systemd notices. */
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+    sd_notifyf("WATCHDOG=1");
+}
+
 static void safety_cb(evutil_socket_t fd, short what, void *arg)
 {
     each_stage(arg, stage_recount);
@@ -619,6 +625,11 @@ static bool daemon_init(Daemon *d, Config *cfg, const char *conf_path, const cha
     evtimer_assign(&d->stop_ev, d->base, stop_deadline_cb, d);
     evtimer_assign(&d->badlog_ev, d->base, badlog_cb, d);
     event_assign(&d->safety_ev, d->base, -1, EV_PERSIST, safety_cb, d);
+    event_assign(&d->watchdog_ev, d->base, -1, EV_PERSIST, watchdog_cb, d);
+    int64_t wd = sd_watchdog_usec() / 2;
+    if (wd > 0 && event_add(&d->watchdog_ev, &(struct timeval){(time_t)(wd / 1000000),
+                                                               (suseconds_t)(wd % 1000000)}))
+        return false;
     if (cfg->recount_interval_ms > 0) {
         struct timeval tv = {(time_t)(cfg->recount_interval_ms / 1000),
                              (suseconds_t)((cfg->recount_interval_ms % 1000) * 1000)};
@@ -648,7 +659,7 @@ static void daemon_free(Daemon *d)
     if (d->base) {
         event_del(&d->sig_term), event_del(&d->sig_int), event_del(&d->sig_hup);
         event_del(&d->sig_usr1), event_del(&d->sig_chld), event_del(&d->safety_ev);
-        event_del(&d->stop_ev), event_del(&d->badlog_ev);
+        event_del(&d->stop_ev), event_del(&d->badlog_ev), event_del(&d->watchdog_ev);
         event_base_free(d->base);
     }
     if (d->lock_fd >= 0)

@@ -42,6 +42,7 @@ typedef struct Daemon {
     struct event safety_ev;   /* recount_interval */
     struct event stop_ev;     /* hard deadline of the stop sequence */
     struct event badlog_ev;   /* end of the bad-payload log window */
+    struct event watchdog_ev; /* WATCHDOG=1 to systemd, at half its WATCHDOG_USEC */
     bool ready : 1;           /* start-up done once: "ready" logged */
     bool setup_done : 1;      /* start-up sequence done on this connection */
     bool stopping : 1;        /* SIGTERM/SIGINT received */

@@ -230,15 +230,19 @@ static void send_next(DbConn *db)
     Query *q = next_query(db);
     if (!q)
         return;
+    /* A failure is left to the socket callback (event_active), never handled
+     * here: the caller may be in the middle of building what a lost
+     * connection's callbacks would free. */
     if (!PQsendQueryParams(db->conn, q->sql, q->nparams, NULL, (const char *const *)q->params,
                            NULL, NULL, 0)) {
-        lose(db, PQerrorMessage(db->conn));
+        set_error(db, PQerrorMessage(db->conn));
+        event_active(&db->ev, EV_READ, 0);
         return;
     }
     db->inflight = q;
     int f = PQflush(db->conn);
     if (f < 0)
-        lose(db, PQerrorMessage(db->conn));
+        event_active(&db->ev, EV_READ, 0);
     else if (f == 1)
         arm(db, EV_READ | EV_WRITE | EV_PERSIST);
 }
@@ -371,8 +375,9 @@ bool db_query(DbConn *db, const char *sql, int nparams, const char *const *param
     else
         db->head = q;
     db->tail = q;
-    if (db->state == DB_UP && !db->inflight)
-        pump(db);
+    /* Only send: pumping here could run notification hooks inside the
+     * caller, which may be a notification hook itself. */
+    send_next(db);
     return true;
 }
 
@@ -380,8 +385,7 @@ bool db_query(DbConn *db, const char *sql, int nparams, const char *const *param
 void db_open_gate(DbConn *db)
 {
     db->gate_open = true;
-    if (db->state == DB_UP && !db->inflight)
-        pump(db);
+    send_next(db);
 }
 
 /* db_reconnect drops a working connection on purpose (e.g. the host lock was

@@ -16,6 +16,7 @@ static void recount_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void notbefore_cb(evutil_socket_t fd, short what, void *arg);
 static void backoff_cb(evutil_socket_t fd, short what, void *arg);
 static void refill_cb(evutil_socket_t fd, short what, void *arg);
+static void cap_cb(evutil_socket_t fd, short what, void *arg);
 
 static void add_timer(struct event *ev, int64_t ms)
 {
@@ -47,6 +48,7 @@ Stage *stage_new(Daemon *d, const StageConf *conf, const Config *cfg, char *err)
     evtimer_assign(&s->notbefore_ev, d->base, notbefore_cb, s);
     evtimer_assign(&s->backoff_ev, d->base, backoff_cb, s);
     evtimer_assign(&s->refill_ev, d->base, refill_cb, s);
+    evtimer_assign(&s->cap_ev, d->base, cap_cb, s);
     backoff_init(&s->backoff, conf->restart_delay_ms, conf->restart_delay_max_ms);
     return s;
 }
@@ -62,6 +64,7 @@ void stage_free(Stage *s)
     event_del(&s->notbefore_ev);
     event_del(&s->backoff_ev);
     event_del(&s->refill_ev);
+    event_del(&s->cap_ev);
     db_cancel_arg(s->d->db, s);
     outlog_close(s->log);
     free(s);
@@ -117,7 +120,7 @@ static void apply_count(Stage *s, int c)
     }
     int alive = stage_alive(s);
     int starting = s->count[WK_STARTING] + s->count[WK_REGISTERING];
-    if (!s->in_backoff) {
+    if (!s->in_backoff && !s->capped) {
         int n = c - woken - starting;
         if (n > conf->max_workers - alive)
             n = conf->max_workers - alive;
@@ -212,7 +215,7 @@ void stage_hint(Stage *s, bool fast)
         Worker *w = find_state(s, WK_IDLE);
         if (w)
             worker_wake(w);
-        else if (s->count[WK_STARTING] + s->count[WK_REGISTERING] == 0 && !s->in_backoff &&
+        else if (s->count[WK_STARTING] + s->count[WK_REGISTERING] == 0 && !s->in_backoff && !s->capped &&
                  stage_alive(s) < s->conf->max_workers)
             spawn_n(s, 1);
     }
@@ -238,6 +241,22 @@ static void backoff_cb(evutil_socket_t fd, short what, void *arg)
     if (stage_runnable(s))
         s->st.restarts++;
     stage_recount(s);
+}
+
+static void cap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    Stage *s = arg;
+    s->capped = false;
+    stage_recount(s);
+}
+
+/* stage_capped: max_workers_total refused a registration (other daemons run
+ * the stage's quota); spawning waits restart_delay, then recounts. */
+void stage_capped(Stage *s)
+{
+    s->capped = true;
+    event_del(&s->cap_ev);
+    add_timer(&s->cap_ev, s->conf->restart_delay_ms);
 }
 
 static void refill_cb(evutil_socket_t fd, short what, void *arg)

@@ -35,11 +35,13 @@ typedef struct Stage {
     bool removed : 1;         /* gone from the configuration: stopping, then freed */
     bool in_backoff : 1;      /* restart delay running: no spawn */
     bool refill_due : 1;      /* min_workers refill waits for refill_ev */
+    bool capped : 1;          /* max_workers_total refused a registration: wait cap_ev */
     int64_t last_recount_ms;
     struct event recount_ev;  /* spaces recounts at least 10 ms apart */
     struct event notbefore_ev;/* the next pending task's not_before */
     struct event backoff_ev;
     struct event refill_ev;
+    struct event cap_ev;      /* retry after a refused registration, at restart_delay */
     Backoff backoff;
     CrashTally tally;
     char fatal_reason[200];
@@ -60,6 +62,7 @@ void stage_stop(Stage *s);
 void stage_apply_conf(Stage *s, const StageConf *conf, const struct Config *cfg, unsigned diff);
 void stage_roll(Stage *s);
 void stage_restart(Stage *s);
+void stage_capped(Stage *s);
 int stage_alive(const Stage *s);
 bool stage_runnable(const Stage *s);
 void stage_record_state(Stage *s);

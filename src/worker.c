@@ -299,6 +299,7 @@ static void register_cb(void *arg, PGresult *res)
     if (PQgetisnull(res, 0, 0)) {
         log_info("%s: max_workers_total (%d) reached across daemons; retrying in %lld ms", s->name,
                  s->conf->max_workers_total, (long long)s->conf->restart_delay_ms);
+        stage_capped(s);
         worker_set_state(w, WK_EXITED);
         stage_worker_gone(s, w, false, false);
         worker_free(w);
@@ -330,15 +331,18 @@ Worker *worker_create(Stage *s)
     snprintf(hb, sizeof hb, "%lld milliseconds", (long long)s->conf->heartbeat_timeout_ms);
     snprintf(total, sizeof total, "%d", s->conf->max_workers_total);
     const char *p[] = {s->name, s->d->cfg->host, hb, s->conf->max_workers_total ? total : NULL};
-    if (!db_query(s->d->db,
-                  "SELECT pgwake.register_worker($1, $2, NULL, $3::interval, $4::int)", 4, p, 0,
-                  register_cb, w)) {
-        free(w);
-        return NULL;
-    }
+    /* Counted before anything else runs: the next hint must see it starting. */
     s->count[WK_REGISTERING]++;
     w->next = s->workers;
     s->workers = w;
+    if (!db_query(s->d->db,
+                  "SELECT pgwake.register_worker($1, $2, NULL, $3::interval, $4::int)", 4, p, 0,
+                  register_cb, w)) {
+        s->workers = w->next;
+        s->count[WK_REGISTERING]--;
+        free(w);
+        return NULL;
+    }
     return w;
 }
 
