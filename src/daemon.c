@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "http.h"
 #include "log.h"
 #include "migrate.h"
 #include "sdnotify.h"
@@ -622,6 +623,11 @@ static bool daemon_init(Daemon *d, Config *cfg, const char *conf_path, const cha
         log_error("unable to set up alerts: %s", err);
         return false;
     }
+    d->http = http_new(d, err);
+    if (!d->http) {
+        log_error("%s", err);
+        return false;
+    }
     evtimer_assign(&d->stop_ev, d->base, stop_deadline_cb, d);
     evtimer_assign(&d->badlog_ev, d->base, badlog_cb, d);
     event_assign(&d->safety_ev, d->base, -1, EV_PERSIST, safety_cb, d);
@@ -648,6 +654,7 @@ static void daemon_free(Daemon *d)
     for (int i = 0; i < d->nstages; i++)
         stage_free(d->stages[i]);
     free(d->stages);
+    http_free(d->http);
     maint_free(d->maint);
     memwatch_free(d->memwatch);
     alert_free(d->alerter);

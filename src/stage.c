@@ -154,6 +154,8 @@ static void recount_cb(void *arg, PGresult *res)
         s->claimable = (int)c;
         if (c > 0)
             s->gen++;
+        else
+            s->hint_at = 0; /* nothing to wake for */
         log_noise("%s: recount: %ld claimable", s->name, c);
         apply_count(s, (int)c);
     } else if (res) {
@@ -210,6 +212,8 @@ void stage_recount(Stage *s)
 void stage_hint(Stage *s, bool fast)
 {
     s->gen++;
+    if (s->hint_at == 0)
+        s->hint_at = metrics_now();
     if (fast && stage_runnable(s) && db_ready(s->d->db)) {
         s->st.fast_paths++;
         Worker *w = find_state(s, WK_IDLE);
@@ -248,6 +252,17 @@ static void cap_cb(evutil_socket_t fd, short what, void *arg)
     Stage *s = arg;
     s->capped = false;
     stage_recount(s);
+}
+
+/* stage_woke records a W sent: the time since the oldest unanswered hint
+ * feeds the notification-to-W histogram of /metrics. */
+void stage_woke(Stage *s)
+{
+    s->st.wakes++;
+    if (s->hint_at > 0) {
+        hist_observe(&s->st.wake_latency, metrics_now() - s->hint_at);
+        s->hint_at = 0;
+    }
 }
 
 /* stage_capped: max_workers_total refused a registration (other daemons run

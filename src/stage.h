@@ -9,13 +9,17 @@
 
 #include "backoff.h"
 #include "config.h"
+#include "metrics.h"
 #include "outlog.h"
 #include "worker.h"
 
 struct Daemon;
 
+#define STAGE_HAS_WAKE_LATENCY 1
+
 typedef struct StageStats {
     uint64_t spawns, exits, crashes, restarts, wakes, recounts, fast_paths, releases, reexec;
+    Histogram wake_latency;   /* first unanswered hint -> W sent */
 } StageStats;
 
 typedef struct Stage {
@@ -37,6 +41,7 @@ typedef struct Stage {
     bool refill_due : 1;      /* min_workers refill waits for refill_ev */
     bool capped : 1;          /* max_workers_total refused a registration: wait cap_ev */
     int64_t last_recount_ms;
+    double hint_at;           /* metrics_now() of the oldest hint no W answered yet, 0 = none */
     struct event recount_ev;  /* spaces recounts at least 10 ms apart */
     struct event notbefore_ev;/* the next pending task's not_before */
     struct event backoff_ev;
@@ -63,6 +68,7 @@ void stage_apply_conf(Stage *s, const StageConf *conf, const struct Config *cfg,
 void stage_roll(Stage *s);
 void stage_restart(Stage *s);
 void stage_capped(Stage *s);
+void stage_woke(Stage *s);
 int stage_alive(const Stage *s);
 bool stage_runnable(const Stage *s);
 void stage_record_state(Stage *s);

@@ -363,7 +363,7 @@ bool worker_wake(Worker *w)
     event_del(&w->timer);
     w->gen = w->stage->gen;
     worker_set_state(w, WK_BUSY);
-    w->stage->st.wakes++;
+    stage_woke(w->stage);
     return true;
 }
 
@@ -376,7 +376,7 @@ static void on_idle_report(Worker *w)
     if (stage_runnable(s) && s->gen > w->gen && send_byte(w, 'W')) {
         w->gen = s->gen;
         worker_set_state(w, WK_BUSY);
-        s->st.wakes++;
+        stage_woke(s);
         return;
     }
     worker_set_state(w, WK_IDLE);

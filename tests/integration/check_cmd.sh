@@ -46,9 +46,9 @@ rc=$?
 [ "$rc" = 1 ] || fail "old schema: exit $rc"
 grep -q 'run pgwake migrate' "$T/out" || fail "old schema not explained"
 
-printf '[pgwake]\nhost = check-1\nmax_workers = 3\n' | write_conf bad.conf
+printf '[pgwake]\nhost = check-1\nhttp_listen = 127.0.0.1:1\nmax_workers = 3\n' | write_conf bad.conf
 "$PGWAKE" check -c "$T/bad.conf" -d "$TEST_DSN" >"$T/out" 2>&1
 rc=$?
 [ "$rc" = 2 ] || fail "bad config: exit $rc"
-grep -q "bad.conf:3: \[pgwake\] max_workers" "$T/out" || fail "bad config line not named: $(cat "$T/out")"
+grep -q "bad.conf:4: \[pgwake\] max_workers" "$T/out" || fail "bad config line not named: $(cat "$T/out")"
 echo ok

@@ -54,9 +54,9 @@ sleep 0.5
 [ "$(pids b)" = "$b0" ] || fail "stage b's workers changed: $(pids b)"
 
 note "SIGHUP with a bad file"
-printf '[pgwake]\nhost = reload-1\nbogus_key = 1\n' | write_conf pgwake.conf
+printf '[pgwake]\nhost = reload-1\nhttp_listen = 127.0.0.1:1\nbogus_key = 1\n' | write_conf pgwake.conf
 kill -HUP "$DAEMON_PID"
-wait_for_log 'reload failed, keeping the running configuration: .*pgwake.conf:3: \[pgwake\] bogus_key' 10 \
+wait_for_log 'reload failed, keeping the running configuration: .*pgwake.conf:4: \[pgwake\] bogus_key' 10 \
     || fail "bad reload not reported with file, line and key"
 id=$("$PGWAKE" enqueue -d "$TEST_DSN" b '{}')
 wait_sql "SELECT status = 'done' FROM pgwake.tasks WHERE id = $id" 10 || fail "old configuration stopped working"

@@ -46,9 +46,25 @@ wait_sql() { wait_for "[ \"\$(q \"$1\")\" = t ]" "$2"; }
 # wait_for_log REGEX TIMEOUT_S [FILE]
 wait_for_log() { wait_for "grep -Eq -- '$1' '${3:-$T/daemon.log}'" "$2"; }
 
-# write_conf NAME: the config on stdin into $T/NAME, lines after a [pgwake]
-# header the test writes itself. Mode 600: the file may hold secrets.
-write_conf() { cat >"$T/$1"; chmod 600 "$T/$1"; }
+# free_port: a TCP port nobody listens on right now, on loopback.
+free_port() {
+    /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# write_conf NAME: the config on stdin into $T/NAME. Mode 600: the file may
+# hold secrets. Without an http_listen of its own, the [pgwake] section gets
+# a free port, so daemons of a test (and of parallel runs) never collide.
+write_conf() {
+    cat >"$T/$1.in"
+    if grep -q '^\[pgwake\]' "$T/$1.in" && ! grep -q '^http_listen' "$T/$1.in"; then
+        _port=$(free_port)
+        sed "/^\[pgwake\]/a http_listen = 127.0.0.1:$_port" "$T/$1.in" >"$T/$1"
+    else
+        cp "$T/$1.in" "$T/$1"
+    fi
+    rm -f "$T/$1.in"
+    chmod 600 "$T/$1"
+}
 
 # start_daemon CONF [LOG]: runs pgwake in the background; sets DAEMON_PID.
 start_daemon() {
