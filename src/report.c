@@ -258,20 +258,6 @@ static void histogram(struct evbuffer *out, const char *name, const char *stage,
                         stage, h->sum, name, stage, (unsigned long long)h->count);
 }
 
-/* The wake latency is observed by stage.c/worker.c once StageStats carries it
- * (stage.h then defines STAGE_HAS_WAKE_LATENCY); until then every stage
- * exposes an empty histogram, so dashboards see the series from day one. */
-static const Histogram *wake_latency(const Stage *s)
-{
-#ifdef STAGE_HAS_WAKE_LATENCY
-    return &s->st.wake_latency;
-#else
-    static const Histogram empty;
-    (void)s;
-    return &empty;
-#endif
-}
-
 /* report_metrics is GET /metrics: Prometheus text format 0.0.4, names with the
  * pgwake_ prefix, counters ending in _total, times in seconds, stage and
  * channel as labels. */
@@ -303,7 +289,7 @@ void report_metrics(Daemon *d, struct evbuffer *out)
     for (int i = 0; i < d->nstages; i++)
         if (!d->stages[i]->removed)
             histogram(out, "pgwake_wake_latency_seconds", d->stages[i]->name,
-                      wake_latency(d->stages[i]));
+                      &d->stages[i]->st.wake_latency);
 }
 
 /* ---------------------------------------------------------------- runs */
