@@ -145,6 +145,16 @@ install: all
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/pgwake-worker.pc
 	chmod 644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/pgwake-worker.pc
 
+# fuzz: libFuzzer targets (fuzz/fuzz.mk: clang, ASan+UBSan, objects in
+# build-fuzz/), each run FUZZ_SECONDS (default 60); fuzz-smoke runs each ~5 s,
+# prints one line per target and fails on a crash (inputs kept in fuzz/crashes/).
+.PHONY: fuzz fuzz-smoke
+fuzz:
+	$(MAKE) --no-print-directory -f fuzz/fuzz.mk run
+
+fuzz-smoke:
+	$(MAKE) --no-print-directory -f fuzz/fuzz.mk run FUZZ_SECONDS=5
+
 format:
 	sh scripts/format
 
