@@ -67,9 +67,13 @@ write_conf() {
 }
 
 # start_daemon CONF [LOG]: runs pgwake in the background; sets DAEMON_PID.
+# With VALGRIND=1 the daemon runs under valgrind (definite leaks and errors
+# make it exit 99, which the tests' exit-code checks catch).
 start_daemon() {
     _log=${2:-$T/daemon.log}
-    "$PGWAKE" run -c "$T/$1" -d "$TEST_DSN" >>"$_log" 2>&1 &
+    _vg=""
+    [ "${VALGRIND:-0}" = 1 ] && _vg="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 --log-file=$T/valgrind.%p.log"
+    $_vg "$PGWAKE" run -c "$T/$1" -d "$TEST_DSN" >>"$_log" 2>&1 &
     DAEMON_PID=$!
     DAEMON_PIDS="$DAEMON_PIDS $DAEMON_PID"
 }
