@@ -57,7 +57,7 @@ EOF2
 
 note "database up: READY=1 after the ready line, STATUS=, STOPPING=1"
 listen "$T/notify.sock" "$T/notify.log" "$T/daemon.log"
-NOTIFY_SOCKET="$T/notify.sock" start_ready pgwake.conf
+NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=400000 start_ready pgwake.conf
 wait_for "grep -q ' READY=1\$' '$T/notify.log'" 10 || fail "no READY=1 within 10 s: $(cat "$T/notify.log")"
 grep -q '^[0-9]* after-ready READY=1$' "$T/notify.log" || fail "READY=1 came before the ready log line"
 ready=$(first "$T/notify.log" ' READY=1$')
@@ -65,6 +65,11 @@ waiting=$(first "$T/notify.log" ' STATUS=waiting for database$')
 [ -n "$waiting" ] && [ "$waiting" -lt "$ready" ] || fail "no STATUS=waiting for database before READY=1"
 grep -Eq "^$ready after-ready STATUS=serving 1 stage" "$T/notify.log" \
     || fail "no STATUS= line with READY=1: $(cat "$T/notify.log")"
+
+note "WATCHDOG=1 from the loop at half of WATCHDOG_USEC (400 ms)"
+sleep 1.5
+dogs=$(grep -c ' WATCHDOG=1$' "$T/notify.log")
+[ "$dogs" -ge 3 ] || fail "only $dogs WATCHDOG=1 in 1.5 s"
 
 note "workers do not inherit NOTIFY_SOCKET (a worker must not talk to systemd as the daemon)"
 id=$("$PGWAKE" enqueue -d "$TEST_DSN" alpha '{"sleep_ms": 3000}') || fail "enqueue failed"
