@@ -562,12 +562,6 @@ static void after_loop(Daemon *d)
     }
 }
 
-static bool add_signal(Daemon *d, struct event *ev, int sig, event_callback_fn cb)
-{
-    evsignal_assign(ev, d->base, sig, cb, d);
-    return event_add(ev, NULL) == 0;
-}
-
 static bool take_lock_file(Daemon *d)
 {
     d->lock_fd = open(d->cfg->lock_file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -586,6 +580,61 @@ static bool take_lock_file(Daemon *d)
     if (ftruncate(d->lock_fd, 0) < 0 || write(d->lock_fd, pid, (size_t)n) != n)
         log_warn("unable to write the pid into %s: %s", d->cfg->lock_file, strerror(errno));
     return true;
+}
+
+/* Every event of the daemon is assigned at once, right after the base, so
+ * daemon_free can delete them whatever step of start-up failed. */
+static void assign_events(Daemon *d)
+{
+    evsignal_assign(&d->sig_term, d->base, SIGTERM, handle_sigterm, d);
+    evsignal_assign(&d->sig_int, d->base, SIGINT, handle_sigterm, d);
+    evsignal_assign(&d->sig_hup, d->base, SIGHUP, handle_sighup, d);
+    evsignal_assign(&d->sig_usr1, d->base, SIGUSR1, handle_sigusr1, d);
+    evsignal_assign(&d->sig_chld, d->base, SIGCHLD, handle_sigchld, d);
+    evtimer_assign(&d->stop_ev, d->base, stop_deadline_cb, d);
+    evtimer_assign(&d->badlog_ev, d->base, badlog_cb, d);
+    event_assign(&d->safety_ev, d->base, -1, EV_PERSIST, safety_cb, d);
+    event_assign(&d->watchdog_ev, d->base, -1, EV_PERSIST, watchdog_cb, d);
+}
+
+static bool add_ms(struct event *ev, int64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    return event_add(ev, &tv) == 0;
+}
+
+static bool arm_events(Daemon *d)
+{
+    int64_t wd_ms = sd_watchdog_usec() / 2000;
+    return event_add(&d->sig_term, NULL) == 0 && event_add(&d->sig_int, NULL) == 0 &&
+           event_add(&d->sig_hup, NULL) == 0 && event_add(&d->sig_usr1, NULL) == 0 &&
+           event_add(&d->sig_chld, NULL) == 0 && (wd_ms <= 0 || add_ms(&d->watchdog_ev, wd_ms)) &&
+           (d->cfg->recount_interval_ms <= 0 || add_ms(&d->safety_ev, d->cfg->recount_interval_ms));
+}
+
+/* The parts that talk to the outside: database, maintenance, alerts, HTTP. */
+static bool create_parts(Daemon *d, char *err)
+{
+    for (const StageConf *sc = d->cfg->stages; sc; sc = sc->next)
+        if (!add_stage(d, sc, d->cfg, err)) {
+            log_error("%s: %s", sc->name, err);
+            return false;
+        }
+    DbHooks hooks = {.on_notify = on_notify, .on_up = on_up, .on_down = on_down, .arg = d};
+    d->db = db_new(d->base, d->dsn, &hooks);
+    d->maint = maint_new(d);
+    d->memwatch = memwatch_new(d);
+    if (!d->db || !d->maint || !d->memwatch)
+        return false;
+    d->alerter = alert_new(d->base, &d->cfg->alerts, d->cfg->host, err);
+    if (!d->alerter) {
+        log_error("unable to set up alerts: %s", err);
+        return false;
+    }
+    d->http = http_new(d, err);
+    if (!d->http)
+        log_error("%s", err);
+    return d->http != NULL;
 }
 
 static bool daemon_init(Daemon *d, Config *cfg, const char *conf_path, const char *opt_dsn)
@@ -607,46 +656,8 @@ static bool daemon_init(Daemon *d, Config *cfg, const char *conf_path, const cha
     d->base = event_base_new();
     if (!d->base)
         return false;
-    for (const StageConf *sc = cfg->stages; sc; sc = sc->next)
-        if (!add_stage(d, sc, cfg, err)) {
-            log_error("%s: %s", sc->name, err);
-            return false;
-        }
-    DbHooks hooks = {.on_notify = on_notify, .on_up = on_up, .on_down = on_down, .arg = d};
-    d->db = db_new(d->base, d->dsn, &hooks);
-    d->maint = maint_new(d);
-    d->memwatch = memwatch_new(d);
-    if (!d->db || !d->maint || !d->memwatch)
-        return false;
-    d->alerter = alert_new(d->base, &cfg->alerts, cfg->host, err);
-    if (!d->alerter) {
-        log_error("unable to set up alerts: %s", err);
-        return false;
-    }
-    d->http = http_new(d, err);
-    if (!d->http) {
-        log_error("%s", err);
-        return false;
-    }
-    evtimer_assign(&d->stop_ev, d->base, stop_deadline_cb, d);
-    evtimer_assign(&d->badlog_ev, d->base, badlog_cb, d);
-    event_assign(&d->safety_ev, d->base, -1, EV_PERSIST, safety_cb, d);
-    event_assign(&d->watchdog_ev, d->base, -1, EV_PERSIST, watchdog_cb, d);
-    int64_t wd = sd_watchdog_usec() / 2;
-    if (wd > 0 && event_add(&d->watchdog_ev, &(struct timeval){(time_t)(wd / 1000000),
-                                                               (suseconds_t)(wd % 1000000)}))
-        return false;
-    if (cfg->recount_interval_ms > 0) {
-        struct timeval tv = {(time_t)(cfg->recount_interval_ms / 1000),
-                             (suseconds_t)((cfg->recount_interval_ms % 1000) * 1000)};
-        if (event_add(&d->safety_ev, &tv))
-            return false;
-    }
-    return add_signal(d, &d->sig_term, SIGTERM, handle_sigterm) &&
-           add_signal(d, &d->sig_int, SIGINT, handle_sigterm) &&
-           add_signal(d, &d->sig_hup, SIGHUP, handle_sighup) &&
-           add_signal(d, &d->sig_usr1, SIGUSR1, handle_sigusr1) &&
-           add_signal(d, &d->sig_chld, SIGCHLD, handle_sigchld);
+    assign_events(d);
+    return create_parts(d, err) && arm_events(d);
 }
 
 static void daemon_free(Daemon *d)
