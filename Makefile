@@ -48,7 +48,7 @@ EXAMPLE_BIN:= $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 BENCH_SRC  := $(wildcard bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test unit sqltest itest asan valgrind bench demo clean install format deps
+.PHONY: all test unit sqltest itest asan asan-smoke valgrind bench demo clean install format deps
 all: $(BUILD)/pgwake $(BUILD)/libpgwake-worker.a $(WORKER_BIN) $(EXAMPLE_BIN)
 
 $(BUILD)/obj/%.o: src/%.c
@@ -94,7 +94,9 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libpgwake-worker.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libpgwake-worker.a $(LDLIBS_ALL)
 
+# The fuzz smoke (each libFuzzer target ~5 s) runs first, unless SKIP_FUZZ=1.
 test: all $(UNIT_BIN)
+	@if [ "$(SKIP_FUZZ)" != 1 ]; then $(MAKE) --no-print-directory fuzz-smoke; fi
 	BUILD=$(BUILD) sh tests/run.sh all
 
 unit: $(UNIT_BIN)
@@ -106,10 +108,17 @@ sqltest: all
 itest: all
 	BUILD=$(BUILD) sh tests/run.sh integration
 
-asan:
-	$(MAKE) BUILD=build-asan CC=clang \
+ASAN_MAKE = $(MAKE) BUILD=build-asan CC=clang SKIP_FUZZ=1 \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	  CFLAGS="-O1 -g" LDFLAGS="-fsanitize=address,undefined" test
+	  CFLAGS="-O1 -g" LDFLAGS="-fsanitize=address,undefined"
+
+asan:
+	$(ASAN_MAKE) test
+
+# CI's sanitizer pass: the unit tests and two daemon scenarios under ASan+UBSan.
+asan-smoke:
+	$(ASAN_MAKE) all $(UNIT_BIN:$(BUILD)/%=build-asan/%)
+	BUILD=build-asan sh tests/run.sh all unit/ daemon_pipeline health_hung
 
 valgrind: all $(UNIT_BIN)
 	BUILD=$(BUILD) VALGRIND=1 sh tests/run.sh all
