@@ -46,6 +46,13 @@ CREATE TABLE pgwake.tasks (
     created_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
     finished_at    timestamptz
 );
+-- Every claim and completion leaves a dead index entry where the next claim
+-- looks first; vacuum on a fixed count of dead rows, not on 20 % of a table
+-- that holds millions of done tasks (operators: autovacuum_naptime <= 10s).
+ALTER TABLE pgwake.tasks SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000,
+                              autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0,
+                              autovacuum_analyze_threshold = 50000);
+
 COMMENT ON COLUMN pgwake.tasks.releases IS
     'times a lease on this task was taken back (worker died, hung or was stopped): each is a re-execution';
 
@@ -206,6 +213,25 @@ BEGIN
         UPDATE pgwake.workers w SET state = 'alive', last_heartbeat = pg_catalog.now()
          WHERE w.id = claim.worker_id;
     END IF;
+    -- n = 1, the common case, gets a constant LIMIT: a parameter there makes
+    -- the cached generic plan look dear and PL/pgSQL would re-plan every call.
+    IF claim.n = 1 THEN
+        RETURN QUERY
+        WITH picked AS (
+            SELECT t.id FROM pgwake.tasks t
+             WHERE t.stage = claim.stage AND t.status = 'pending' AND t.not_before <= pg_catalog.now()
+             ORDER BY t.priority DESC, t.not_before, t.id
+             LIMIT 1
+               FOR UPDATE SKIP LOCKED)
+        UPDATE pgwake.tasks t
+           SET status = 'leased', attempts = t.attempts + 1, lease_owner = claim.worker_id,
+               lease_interval = claim.lease, lease_until = pg_catalog.now() + claim.lease,
+               lease_token = nextval('pgwake.lease_token_seq')
+          FROM picked
+         WHERE t.id = picked.id AND t.status = 'pending'
+        RETURNING t.id, t.run_id, t.payload, t.attempts, t.lease_token;
+        RETURN;
+    END IF;
     RETURN QUERY
     WITH picked AS (
         SELECT t.id FROM pgwake.tasks t
@@ -251,15 +277,16 @@ COMMENT ON FUNCTION pgwake.heartbeat IS
 
 CREATE FUNCTION pgwake.complete(task_id bigint, lease_token bigint, result jsonb DEFAULT NULL)
 RETURNS boolean
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    WITH done AS (
-        UPDATE pgwake.tasks t
-           SET status = 'done', result = complete.result, finished_at = pg_catalog.now(),
-               lease_until = NULL
-         WHERE t.id = complete.task_id AND t.status = 'leased' AND t.lease_token = complete.lease_token
-        RETURNING 1)
-    SELECT EXISTS (SELECT 1 FROM done)
-$$;
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- PL/pgSQL, not SQL: its plan is cached; a SQL function with a
+    -- data-modifying statement is planned again on every call.
+    UPDATE pgwake.tasks t
+       SET status = 'done', result = complete.result, finished_at = pg_catalog.now(),
+           lease_until = NULL
+     WHERE t.id = complete.task_id AND t.status = 'leased' AND t.lease_token = complete.lease_token;
+    RETURN FOUND;
+END $$;
 COMMENT ON FUNCTION pgwake.complete IS
     'marks a task done if it is still leased with this token (fencing); false changes nothing';
 
