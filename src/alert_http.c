@@ -3,6 +3,7 @@
  * and the delivery queue behind every alert: a transfer thread running a
  * libcurl multi handle on its own event_base, and bounded retries. */
 #include "alert_http.h"
+#include "errfmt.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -18,12 +19,6 @@
 
 #define DELIVERIES_MAX 64 /* deliveries in flight or waiting to retry */
 #define JOIN_WAIT_MS 2000 /* deliveries_free waits this long for the transfer thread */
-
-static bool why_set(char *why, size_t n, const char *msg)
-{
-    snprintf(why, n, "%s", msg);
-    return false;
-}
 
 /* slack_text returns subject, a newline, then body, with &, < and > escaped
  * as Slack requires (a worker's output could otherwise become a link or a
@@ -76,10 +71,10 @@ bool http_job_init(HttpJob *h, const HttpParams *p, char *why, size_t n)
                      : NULL;
     free(text);
     if (!o)
-        return why_set(why, n, "unable to build the webhook JSON (out of memory or bad UTF-8)");
+        return errf(why, n, "unable to build the webhook JSON (out of memory or bad UTF-8)");
     if (p->fields && json_object_update(o, (json_t *)p->fields) != 0) {
         json_decref(o);
-        return why_set(why, n, "unable to build the webhook JSON");
+        return errf(why, n, "unable to build the webhook JSON");
     }
     h->body = json_dumps(o, JSON_COMPACT);
     json_decref(o);
@@ -91,7 +86,7 @@ bool http_job_init(HttpJob *h, const HttpParams *p, char *why, size_t n)
     h->headers = l2 ? l2 : l;
     if (!h->body || !h->url || !l2) {
         http_job_free(h);
-        return why_set(why, n, "out of memory");
+        return errf(why, n, "out of memory");
     }
     return true;
 }

@@ -3,6 +3,7 @@
  * the From and To lists, and libcurl's SMTP options (TLS whenever a user is
  * set, so credentials never travel in clear text). */
 #include "alert_mail.h"
+#include "errfmt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +14,6 @@
 
 #define LINE_MAX_BODY 900 /* longer body lines are split (RFC 5322 caps lines at 998) */
 #define SUBJ_CHUNK 39     /* bytes per encoded word: 52 base64 chars, a 73-column line */
-
-static bool why_set(char *why, size_t n, const char *msg)
-{
-    snprintf(why, n, "%s", msg);
-    return false;
-}
 
 /* trim_dup returns s[0..len) without surrounding blanks (malloc'd). */
 static char *trim_dup(const char *s, size_t len)
@@ -87,7 +82,7 @@ static bool rcpt_list(const char *to, struct curl_slist **out, char *why, size_t
             break;
         start = c + 1;
     }
-    return *out || why_set(why, n, "email_to holds no address");
+    return *out || errf(why, n, "email_to holds no address");
 }
 
 static void base64(FILE *m, const unsigned char *s, size_t n)
@@ -233,7 +228,7 @@ bool mail_job_init(MailJob *m, const MailParams *p, char *why, size_t n)
         if (f)
             fclose(f);
         mail_job_free(m);
-        return why_set(why, n, "out of memory");
+        return errf(why, n, "out of memory");
     }
     put_header(f, "From", p->from);
     put_header(f, "To", p->to);
@@ -250,7 +245,7 @@ bool mail_job_init(MailJob *m, const MailParams *p, char *why, size_t n)
     put_body(f, p->body);
     if (fclose(f) != 0) {
         mail_job_free(m);
-        return why_set(why, n, "out of memory");
+        return errf(why, n, "out of memory");
     }
     return true;
 }

@@ -1,6 +1,7 @@
 /* argv.c: split a command by POSIX shell quoting rules without a shell (no
  * expansion of any kind), and split the `environment` key's KEY=VALUE list. */
 #include "argv.h"
+#include "errfmt.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,17 +56,6 @@ static bool vec_take(StrVec *v, Buf *b)
     return true;
 }
 
-/* set_err formats the caller's error; returns false for tail calls. */
-__attribute__((format(printf, 3, 4)))
-static bool set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
 /* is_blank: the shell's word separators (IFS is never consulted). */
 static bool is_blank(char c)
 {
@@ -84,7 +74,7 @@ typedef struct Splitter {
 /* word_put appends c to the word being built. */
 static bool word_put(Splitter *s, char c)
 {
-    return buf_put(&s->word, c) || set_err(s->err, s->errlen, "out of memory");
+    return buf_put(&s->word, c) || errf(s->err, s->errlen, "out of memory");
 }
 
 /* single_quoted copies '...' literally; p is on the opening quote. */
@@ -93,7 +83,7 @@ static bool single_quoted(Splitter *s)
     const char *open = s->p;
     const char *close = strchr(open + 1, '\'');
     if (!close)
-        return set_err(s->err, s->errlen, "unbalanced single quote (opened at character %zu)",
+        return errf(s->err, s->errlen, "unbalanced single quote (opened at character %zu)",
                        (size_t)(open - s->start) + 1);
     for (const char *c = open + 1; c < close; c++)
         if (!word_put(s, *c))
@@ -110,7 +100,7 @@ static bool double_quoted(Splitter *s)
     for (; *s->p != '"'; s->p++) {
         char c = *s->p;
         if (!c)
-            return set_err(s->err, s->errlen, "unbalanced double quote (opened at character %zu)",
+            return errf(s->err, s->errlen, "unbalanced double quote (opened at character %zu)",
                            (size_t)(open - s->start) + 1);
         if (c == '\\' && s->p[1] && strchr("\"\\$`\n", s->p[1])) {
             c = *++s->p;
@@ -139,7 +129,7 @@ static bool one_word(Splitter *s, bool *any)
             s->p += 2; /* a line continuation is no part of any word */
             continue;
         } else if (s->p[0] == '\\' && !s->p[1]) {
-            return set_err(s->err, s->errlen, "the command ends with a lone backslash");
+            return errf(s->err, s->errlen, "the command ends with a lone backslash");
         } else {
             s->p += *s->p == '\\'; /* a backslash makes the next byte literal */
             ok = word_put(s, *s->p++);
@@ -167,13 +157,13 @@ char **argv_split(const char *cmd, char *err, size_t errlen)
         if (!one_word(&s, &any))
             goto fail;
         if (any && !vec_take(&v, &s.word)) {
-            set_err(err, errlen, "out of memory");
+            errf(err, errlen, "out of memory");
             goto fail;
         }
     }
     free(s.word.s);
     if (!v.n) {
-        set_err(err, errlen, "empty command");
+        errf(err, errlen, "empty command");
         return NULL;
     }
     return v.v;
@@ -225,12 +215,12 @@ static bool env_item(const char **p, Buf *b, size_t n, char *err, size_t errlen)
         if (quoted && s[0] == '\\' && (s[1] == '"' || s[1] == '\\'))
             s++;
         if (!buf_put(b, *s))
-            return set_err(err, errlen, "out of memory");
+            return errf(err, errlen, "out of memory");
         if (quoted || (*s != ' ' && *s != '\t'))
             keep = b->len;
     }
     if (quoted)
-        return set_err(err, errlen, "unbalanced double quote in item %zu", n);
+        return errf(err, errlen, "unbalanced double quote in item %zu", n);
     b->len = keep;
     if (b->s)
         b->s[keep] = '\0';
@@ -244,13 +234,13 @@ static bool env_check(const StrVec *v, const char *item, char *err, size_t errle
     const char *eq = strchr(item, '=');
     size_t len = eq ? (size_t)(eq - item) : 0;
     if (!eq)
-        return set_err(err, errlen, "\"%s\" is not KEY=VALUE", item);
+        return errf(err, errlen, "\"%s\" is not KEY=VALUE", item);
     if (!env_name_valid(item, len))
-        return set_err(err, errlen, "bad variable name in \"%s\" (must match [A-Za-z_][A-Za-z0-9_]*)",
+        return errf(err, errlen, "bad variable name in \"%s\" (must match [A-Za-z_][A-Za-z0-9_]*)",
                        item);
     for (size_t i = 0; i < v->n; i++)
         if (strncmp(v->v[i], item, len + 1) == 0)
-            return set_err(err, errlen, "variable %.*s is given twice", (int)len, item);
+            return errf(err, errlen, "variable %.*s is given twice", (int)len, item);
     return true;
 }
 
@@ -273,7 +263,7 @@ bool env_list_split(const char *value, char ***out, char *err, size_t errlen)
         if (!env_check(&v, b.s, err, errlen))
             goto fail;
         if (!vec_take(&v, &b)) {
-            set_err(err, errlen, "out of memory");
+            errf(err, errlen, "out of memory");
             goto fail;
         }
     }

@@ -162,3 +162,18 @@ PGconn *cli_connect(const CliOpts *o, const Config *cfg)
     }
     return c;
 }
+
+/* cli_open_db is what one-shot database commands start with: the optional
+ * configuration (for its dsn), then a connection. NULL with *rc set (2 for a
+ * bad configuration, 1 for an unreachable database). */
+PGconn *cli_open_db(const CliOpts *o, int *rc)
+{
+    Config *cfg;
+    *rc = cli_load_config(o, false, &cfg);
+    if (*rc)
+        return NULL;
+    PGconn *c = cli_connect(o, cfg);
+    cfg_free(cfg);
+    *rc = c ? EXIT_OK : EXIT_RUNTIME;
+    return c;
+}

@@ -31,6 +31,7 @@ bool cli_parse(int argc, char **argv, CliOpts *o, char *err);
 const char *dsn_pick(const char *opt_d, const char *conf_dsn, GetenvFn env);
 int cli_load_config(const CliOpts *o, bool required, Config **out);
 PGconn *cli_connect(const CliOpts *o, const Config *cfg);
+PGconn *cli_open_db(const CliOpts *o, int *rc);
 bool cli_long_arg(const char *s, long min, long max, long *out);
 
 #endif

@@ -116,20 +116,14 @@ int cmd_cron(const CliOpts *o)
         fprintf(stderr, "pgwake cron: expected install or remove (see pgwake help cron)\n");
         return EXIT_USAGE;
     }
-    Config *cfg;
-    int rc = cli_load_config(o, false, &cfg);
-    if (rc)
+    int rc;
+    PGconn *c = cli_open_db(o, &rc);
+    if (!c)
         return rc;
-    PGconn *c = cli_connect(o, cfg);
-    rc = EXIT_RUNTIME;
-    if (c) {
-        char crondb[128];
-        PGconn *cc = connect_cron_db(c, crondb, sizeof crondb);
-        if (cc)
-            rc = cron_apply(cc, PQdb(c), strcmp(o->args[0], "install") == 0);
-        PQfinish(cc);
-    }
+    char crondb[128];
+    PGconn *cc = connect_cron_db(c, crondb, sizeof crondb);
+    rc = cc ? cron_apply(cc, PQdb(c), strcmp(o->args[0], "install") == 0) : EXIT_RUNTIME;
+    PQfinish(cc);
     PQfinish(c);
-    cfg_free(cfg);
     return rc;
 }

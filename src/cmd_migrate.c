@@ -8,19 +8,14 @@
 /* cmd_migrate applies the built-in migrations, or lists them with --status. */
 int cmd_migrate(const CliOpts *o)
 {
-    Config *cfg;
-    int rc = cli_load_config(o, false, &cfg);
-    if (rc)
-        return rc;
     if (o->nargs) {
         fprintf(stderr, "pgwake migrate: unexpected argument \"%s\"\n", o->args[0]);
-        cfg_free(cfg);
         return EXIT_USAGE;
     }
-    PGconn *c = cli_connect(o, cfg);
-    cfg_free(cfg);
+    int rc;
+    PGconn *c = cli_open_db(o, &rc);
     if (!c)
-        return EXIT_RUNTIME;
+        return rc;
     char err[ERR_LEN];
     bool ok = o->status ? migrate_status(c, stdout, err) : migrate_apply(c, stdout, err);
     if (!ok)

@@ -20,14 +20,10 @@ static int need_stage(const char *cmd, const CliOpts *o, int max_args)
 static int run_query(const CliOpts *o, const char *sql, int n, const char *const *params,
                      const char *what)
 {
-    Config *cfg;
-    int rc = cli_load_config(o, false, &cfg);
-    if (rc)
-        return rc;
-    PGconn *c = cli_connect(o, cfg);
-    cfg_free(cfg);
+    int rc;
+    PGconn *c = cli_open_db(o, &rc);
     if (!c)
-        return EXIT_RUNTIME;
+        return rc;
     PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         fprintf(stderr, "pgwake %s: %s", what, PQresultErrorMessage(r));

@@ -290,14 +290,10 @@ int cmd_runs(const CliOpts *o)
         fprintf(stderr, "pgwake runs: unexpected argument \"%s\"\n", o->args[0]);
         return EXIT_USAGE;
     }
-    Config *cfg;
-    int rc = cli_load_config(o, false, &cfg);
-    if (rc)
-        return rc;
-    PGconn *c = cli_connect(o, cfg);
-    cfg_free(cfg);
+    int rc;
+    PGconn *c = cli_open_db(o, &rc);
     if (!c)
-        return EXIT_RUNTIME;
+        return rc;
     char lim[24];
     snprintf(lim, sizeof lim, "%ld", o->limit);
     const char *p[] = {lim};

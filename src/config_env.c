@@ -2,6 +2,7 @@
  * env_file, alert settings from the environment, the default lock file; and
  * the guesses that tell a secret when one is written in a file. */
 #include "config_keys.h"
+#include "errfmt.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -13,16 +14,6 @@
 #include <sys/stat.h>
 
 #include "argv.h"
-
-__attribute__((format(printf, 3, 4)))
-static bool why_set(char *why, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, n, fmt, ap);
-    va_end(ap);
-    return false;
-}
 
 /* url_has_password tells whether s holds scheme://USER:PASSWORD@ anywhere. */
 bool url_has_password(const char *s)
@@ -103,11 +94,11 @@ static bool env_line(char *s, char **item, char *why, size_t n)
         s = skip_ws(s + 6);
     char *eq = strchr(s, '=');
     if (!eq)
-        return why_set(why, n, "expected KEY=VALUE");
+        return errf(why, n, "expected KEY=VALUE");
     *eq = '\0';
     trim_end(s);
     if (!env_name_valid(s, strlen(s)))
-        return why_set(why, n, "bad variable name \"%s\" (must match [A-Za-z_][A-Za-z0-9_]*)", s);
+        return errf(why, n, "bad variable name \"%s\" (must match [A-Za-z_][A-Za-z0-9_]*)", s);
     char *v = skip_ws(eq + 1);
     size_t vl = strlen(v);
     if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0]) {
@@ -116,7 +107,7 @@ static bool env_line(char *s, char **item, char *why, size_t n)
     }
     if (asprintf(item, "%s=%s", s, v) < 0) {
         *item = NULL;
-        return why_set(why, n, "out of memory");
+        return errf(why, n, "out of memory");
     }
     return true;
 }
@@ -133,7 +124,7 @@ static bool env_add(EnvVec *e, char *item, char *why, size_t n)
     size_t len = strcspn(item, "=");
     for (size_t i = 0; i < e->n; i++) {
         if (strncmp(e->v[i], item, len + 1) == 0) {
-            why_set(why, n, "%.*s is set a second time", (int)len, item);
+            errf(why, n, "%.*s is set a second time", (int)len, item);
             free(item);
             return false;
         }
@@ -143,7 +134,7 @@ static bool env_add(EnvVec *e, char *item, char *why, size_t n)
         char **v = realloc(e->v, cap * sizeof *v);
         if (!v) {
             free(item);
-            return why_set(why, n, "out of memory");
+            return errf(why, n, "out of memory");
         }
         e->v = v;
         e->cap = cap;
@@ -212,7 +203,7 @@ static bool set_from_env(AlertConf *a, const int *seen, const char *key, const c
     if (seen[idx] || !value || !*value)
         return true;
     if (!key_set(k, a, value, dir, inner, sizeof inner))
-        return why_set(why, n, "%s: from $%s: %s", key, var, inner);
+        return errf(why, n, "%s: from $%s: %s", key, var, inner);
     return true;
 }
 
@@ -228,7 +219,7 @@ static bool smtp_url_from_env(AlertConf *a, const int *seen, const char *dir, ch
         port = "587";
     long p = strtol(port, &end, 10);
     if (!isdigit((unsigned char)port[0]) || *end || p < 1 || p > 65535)
-        return why_set(why, n, "smtp_url: from $SMTP_PORT: \"%s\" is not a port number", port);
+        return errf(why, n, "smtp_url: from $SMTP_PORT: \"%s\" is not a port number", port);
     snprintf(url, sizeof url, "%s://%s:%ld", p == 465 ? "smtps" : "smtp", host, p);
     return set_from_env(a, seen, "smtp_url", "SMTP_HOST", url, dir, why, n);
 }

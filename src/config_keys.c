@@ -2,6 +2,7 @@
  * section; typed setters (defaults run through them too), comparison for
  * reload, and the rendering of conf/pgwake.conf's keys. */
 #include "config_keys.h"
+#include "errfmt.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -122,16 +123,6 @@ const KeyTable cfg_stage_keys = {"stage:NAME", stage_keys, NKEYS(stage_keys)};
 #define FIELD(k, base, T) ((T *)(void *)((char *)(base) + (k)->offset))
 #define CFIELD(k, base, T) ((const T *)(const void *)((const char *)(base) + (k)->offset))
 
-__attribute__((format(printf, 3, 4)))
-static bool why_set(char *why, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, n, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
 static bool str_eq(const char *a, const char *b)
 {
     return a == b || (a && b && strcmp(a, b) == 0);
@@ -153,7 +144,7 @@ typedef char **StrVec; /* for CFIELD: a const pointer to a char ** field */
 static bool replace_str(const SetArgs *a, char *s)
 {
     if (!s)
-        return why_set(a->why, a->n, "out of memory");
+        return errf(a->why, a->n, "out of memory");
     free(*FIELD(a->k, a->base, char *));
     *FIELD(a->k, a->base, char *) = s;
     return true;
@@ -194,7 +185,7 @@ static bool set_dsn(const SetArgs *a)
     PQconninfoOption *opts = *a->v ? PQconninfoParse(a->v, &msg) : NULL;
     if (*a->v && !opts) {
         size_t len = msg ? strcspn(msg, "\n") : 0;
-        why_set(a->why, a->n, "%.*s", (int)len, msg ? msg : "out of memory");
+        errf(a->why, a->n, "%.*s", (int)len, msg ? msg : "out of memory");
         PQfreemem(msg);
         return false;
     }
@@ -209,7 +200,7 @@ static bool set_host(const SetArgs *a)
     if (*a->v)
         return set_text(a, a->v);
     if (gethostname(name, sizeof name - 1) != 0 || !name[0])
-        return why_set(a->why, a->n, "unable to get the hostname (set host)");
+        return errf(a->why, a->n, "unable to get the hostname (set host)");
     return set_text(a, name);
 }
 
@@ -222,7 +213,7 @@ static bool set_listen(const SetArgs *a)
     bool ok = colon && colon > v && colon[1] >= '0' && colon[1] <= '9' && !*end && port >= 1 &&
               port <= 65535 && (v[0] != '[' || colon[-1] == ']');
     if (!ok)
-        return why_set(a->why, a->n, "\"%s\" is not HOST:PORT (e.g. 127.0.0.1:6464)", v);
+        return errf(a->why, a->n, "\"%s\" is not HOST:PORT (e.g. 127.0.0.1:6464)", v);
     return set_text(a, v);
 }
 
@@ -231,13 +222,13 @@ static bool set_listen(const SetArgs *a)
 static bool check_number(const SetArgs *a, bool parsed, int64_t value, const char *what)
 {
     if (!parsed && !*a->v)
-        return why_set(a->why, a->n, "a value is required (%s)", what);
+        return errf(a->why, a->n, "a value is required (%s)", what);
     if (!parsed && a->v[0] == '-')
-        return why_set(a->why, a->n, "\"%s\" is negative (must be 0 or more)", a->v);
+        return errf(a->why, a->n, "\"%s\" is negative (must be 0 or more)", a->v);
     if (!parsed)
-        return why_set(a->why, a->n, "\"%s\" is not %s", a->v, what);
+        return errf(a->why, a->n, "\"%s\" is not %s", a->v, what);
     if ((a->k->flags & KF_POSITIVE) && value <= 0)
-        return why_set(a->why, a->n, "must be more than 0");
+        return errf(a->why, a->n, "must be more than 0");
     return true;
 }
 
@@ -468,7 +459,7 @@ bool keys_defaults(const KeyTable *t, void *base, const char *dir, char *why, si
         const KeyDef *k = &t->keys[i];
         char inner[ERR_LEN];
         if (k->def && !key_set(k, base, k->def, dir, inner, sizeof inner))
-            return why_set(why, n, "default of %s: %s", k->name, inner);
+            return errf(why, n, "default of %s: %s", k->name, inner);
     }
     return true;
 }
@@ -540,13 +531,13 @@ static bool valid_smtp_url(const char *v, char *why, size_t n)
 {
     static const char *const schemes[] = {"smtp://", "smtps://", NULL};
     return has_scheme(v, schemes) ||
-           why_set(why, n, "\"%s\" is not smtp://HOST[:PORT] or smtps://HOST[:PORT]", v);
+           errf(why, n, "\"%s\" is not smtp://HOST[:PORT] or smtps://HOST[:PORT]", v);
 }
 
 static bool valid_webhook_url(const char *v, char *why, size_t n)
 {
     static const char *const schemes[] = {"http://", "https://", NULL};
-    return has_scheme(v, schemes) || why_set(why, n, "\"%s\" is not an http(s):// URL", v);
+    return has_scheme(v, schemes) || errf(why, n, "\"%s\" is not an http(s):// URL", v);
 }
 
 /* render_key prints "; name = value" with its doc aligned in one column. */

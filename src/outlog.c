@@ -2,6 +2,7 @@
  * prefix and goes out in one write(2), so lines from many workers never mix;
  * a failed write drops the line (counted) rather than block the loop. */
 #include "outlog.h"
+#include "errfmt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,17 +35,6 @@ struct OutLog {
     int64_t next_open_ms;  /* while fd < 0: earliest retry of the open */
     int open_errno;        /* while fd < 0: why the last open failed */
 };
-
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int64_t mono_ms(void)
 {
@@ -111,23 +101,23 @@ OutLog *outlog_open(const char *dir, const char *stage, int64_t max_bytes, int b
                     char *err, size_t errlen)
 {
     if (!stage[0] || strchr(stage, '/') || !strcmp(stage, ".") || !strcmp(stage, "..")) {
-        set_err(err, errlen, "unable to open the log of stage \"%s\": not a file name", stage);
+        errf(err, errlen, "unable to open the log of stage \"%s\": not a file name", stage);
         return NULL;
     }
     if (mkdir_p(dir) < 0) {
-        set_err(err, errlen, "unable to create log folder %s: %s", dir, strerror(errno));
+        errf(err, errlen, "unable to create log folder %s: %s", dir, strerror(errno));
         return NULL;
     }
     OutLog *o = calloc(1, sizeof *o);
     if (!o || asprintf(&o->path, "%s/%s.log", dir, stage) < 0) {
-        set_err(err, errlen, "unable to open the log of stage %s: out of memory", stage);
+        errf(err, errlen, "unable to open the log of stage %s: out of memory", stage);
         free(o);
         return NULL;
     }
     o->fd = -1;
     outlog_set_limits(o, max_bytes, backups);
     if (!open_file(o)) {
-        set_err(err, errlen, "unable to open %s: %s", o->path, strerror(errno));
+        errf(err, errlen, "unable to open %s: %s", o->path, strerror(errno));
         outlog_close(o);
         return NULL;
     }

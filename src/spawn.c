@@ -3,6 +3,7 @@
  * clean signals, fds 0-3 only, chdir) and execve; an exec failure comes back
  * with its errno over a CLOEXEC pipe. Lookups and PATH search happen before. */
 #include "spawn.h"
+#include "errfmt.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -25,17 +26,6 @@
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin" /* when PATH is unset */
 
 /* ------------------------------------------------------------------ helpers */
-
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* join returns "a/b" (malloc'd), or NULL when out of memory. */
 static char *join(const char *a, const char *b)
@@ -64,7 +54,7 @@ bool spawn_lookup_user(const char *name, SpawnUser *out, char *err, size_t errle
         char *nb = realloc(buf, bufsz);
         if (!nb) {
             free(buf);
-            set_err(err, errlen, "unable to look up user %s: out of memory", name);
+            errf(err, errlen, "unable to look up user %s: out of memory", name);
             return false;
         }
         buf = nb;
@@ -80,15 +70,15 @@ bool spawn_lookup_user(const char *name, SpawnUser *out, char *err, size_t errle
     }
     if (!res) {
         if (rc == 0 || rc == ENOENT || rc == ESRCH)
-            set_err(err, errlen, "unknown user %s", name);
+            errf(err, errlen, "unknown user %s", name);
         else
-            set_err(err, errlen, "unable to look up user %s: %s", name, strerror(rc));
+            errf(err, errlen, "unable to look up user %s: %s", name, strerror(rc));
         free(buf);
         return false;
     }
     int ng = SPAWN_MAX_GROUPS;
     if (getgrouplist(pw.pw_name, pw.pw_gid, out->groups, &ng) < 0) {
-        set_err(err, errlen, "user %s is in more than %d groups", name, SPAWN_MAX_GROUPS);
+        errf(err, errlen, "user %s is in more than %d groups", name, SPAWN_MAX_GROUPS);
         free(buf);
         return false;
     }
@@ -98,7 +88,7 @@ bool spawn_lookup_user(const char *name, SpawnUser *out, char *err, size_t errle
     out->home = strdup(pw.pw_dir ? pw.pw_dir : "/");
     free(buf);
     if (!out->home) {
-        set_err(err, errlen, "unable to look up user %s: out of memory", name);
+        errf(err, errlen, "unable to look up user %s: out of memory", name);
         return false;
     }
     out->set = true;
@@ -139,11 +129,11 @@ static char *resolve_slash(const char *argv0, const char *directory, char *err, 
 {
     char *path = argv0[0] != '/' && directory ? join(directory, argv0) : strdup(argv0);
     if (!path) {
-        set_err(err, errlen, "exec %s: out of memory", argv0);
+        errf(err, errlen, "exec %s: out of memory", argv0);
         return NULL;
     }
     if (check_exec(path) < 0) {
-        set_err(err, errlen, "exec %s: %s", path, strerror(errno));
+        errf(err, errlen, "exec %s: %s", path, strerror(errno));
         free(path);
         return NULL;
     }
@@ -161,7 +151,7 @@ char *spawn_resolve_path(const char *argv0, const char *directory, const char *p
                          char *err, size_t errlen)
 {
     if (!argv0 || !argv0[0]) {
-        set_err(err, errlen, "exec: empty command");
+        errf(err, errlen, "exec: empty command");
         return NULL;
     }
     if (strchr(argv0, '/'))
@@ -182,7 +172,7 @@ char *spawn_resolve_path(const char *argv0, const char *directory, const char *p
         free(entry);
         free(dir);
         if (!cand) {
-            set_err(err, errlen, "exec %s: out of memory", argv0);
+            errf(err, errlen, "exec %s: out of memory", argv0);
             return NULL;
         }
         if (check_exec(cand) == 0)
@@ -194,7 +184,7 @@ char *spawn_resolve_path(const char *argv0, const char *directory, const char *p
             break;
         p = colon;
     }
-    set_err(err, errlen, "exec %s: %s (searched PATH=%s)", argv0, strerror(why), search);
+    errf(err, errlen, "exec %s: %s (searched PATH=%s)", argv0, strerror(why), search);
     return NULL;
 }
 
@@ -491,7 +481,7 @@ pid_t spawn_start(const SpawnReq *r, int *exec_status_fd, char *err, size_t errl
 
     *exec_status_fd = -1;
     if (!r->path || !r->argv || !r->argv[0]) {
-        set_err(err, errlen, "unable to start a worker: no command");
+        errf(err, errlen, "unable to start a worker: no command");
         return -1;
     }
     if (has_close_range < 0) /* closing an fd nobody has only tests the call */
@@ -501,11 +491,11 @@ pid_t spawn_start(const SpawnReq *r, int *exec_status_fd, char *err, size_t errl
                    !(geteuid() != 0 && r->user->uid == geteuid() && r->user->gid == getegid());
     p.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (p.devnull < 0) {
-        set_err(err, errlen, "unable to open /dev/null: %s", strerror(errno));
+        errf(err, errlen, "unable to open /dev/null: %s", strerror(errno));
         return -1;
     }
     if (!status_pipe(&rd, &p.status_fd)) {
-        set_err(err, errlen, "unable to create a pipe: %s", strerror(errno));
+        errf(err, errlen, "unable to create a pipe: %s", strerror(errno));
         close(p.devnull);
         return -1;
     }
@@ -522,7 +512,7 @@ pid_t spawn_start(const SpawnReq *r, int *exec_status_fd, char *err, size_t errl
     close(p.status_fd);
     if (pid < 0) {
         close(rd);
-        set_err(err, errlen, "unable to fork: %s", strerror(saved));
+        errf(err, errlen, "unable to fork: %s", strerror(saved));
         return -1;
     }
     *exec_status_fd = rd;
@@ -547,15 +537,15 @@ int spawn_exec_status(int fd, char *reason, size_t n)
     if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return 0;
     if (got < 0) {
-        set_err(reason, n, "unable to read the exec status: %s", strerror(errno));
+        errf(reason, n, "unable to read the exec status: %s", strerror(errno));
         return -1;
     }
     if ((size_t)got != sizeof st || st.step < 0 || st.step >= SP__COUNT) {
-        set_err(reason, n, "unable to read the exec status: malformed report");
+        errf(reason, n, "unable to read the exec status: malformed report");
         return -1;
     }
     st.what[sizeof st.what - 1] = '\0';
-    set_err(reason, n, "%s%s%s: %s", step_names[st.step], st.what[0] ? " " : "", st.what,
+    errf(reason, n, "%s%s%s: %s", step_names[st.step], st.what[0] ? " " : "", st.what,
             strerror(st.err));
     return -1;
 }
