@@ -29,13 +29,16 @@ bench_cleanup() {
     fi
     pgtmp_stop
     if [ -n "$W" ] && [ -d "$W" ]; then
-        if [ "${KEEP_BENCH_DIR:-0}" = 1 ]; then echo "kept $W" >&2; else rm -rf "$W"; fi
+        if [ "${KEEP_BENCH_DIR:-0}" = 1 ]; then echo "kept $W" >&2; else rm -rf "$W" 2>/dev/null || { sleep 1; rm -rf "$W"; }; fi
     fi
 }
 
 bench_setup() {
     _name=$1
     shift
+    . tests/lib/pgtmp.sh
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
     W=$(mktemp -d "/tmp/pgwake-$_name.XXXXXX")
     chmod 755 "$W"
     mkdir -p "$W/bin" "$W/logs"
@@ -79,9 +82,6 @@ bench_setup() {
     done
     PGWAKE="$W/bin/pgwake"
     WAKE="$W/bin/wake"
-    . tests/lib/pgtmp.sh
-    trap bench_cleanup EXIT
-    trap 'exit 130' INT TERM
     pgtmp_start "$@" >&2
     "$PGWAKE" migrate -d "$PGTMP_DSN" >/dev/null
     DAEMON_DSN=$PGTMP_DSN
