@@ -437,24 +437,11 @@ static void batch_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- API ------------------------------------------------------------------ */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void curl_init_once(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 /* alert_new creates the alerter on base; conf is copied (alert_set_conf),
  * host names this daemon in messages and the default From. The transfer
  * thread starts later, with the first delivery. */
 Alerter *alert_new(struct event_base *base, const AlertConf *conf, const char *host, char *err)
 {
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_rc != CURLE_OK) {
-        snprintf(err, ERR_LEN, "unable to initialize libcurl: %s", curl_easy_strerror(curl_init_rc));
-        return NULL;
-    }
     Alerter *a = calloc(1, sizeof *a);
     if (!a || !(a->host = clean_dup(host && *host ? host : "localhost", false))) {
         free(a);

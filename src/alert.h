@@ -11,8 +11,10 @@
  * through an eventfd. The thread starts with the first delivery and is
  * stopped by alert_free, which waits for it at most 2 s.
  *
- * libcurl: alert_new calls curl_global_init(CURL_GLOBAL_DEFAULT) once per
- * process (pthread_once) and nothing calls curl_global_cleanup; what libcurl
+ * libcurl: the first delivery calls curl_global_init(CURL_GLOBAL_DEFAULT)
+ * once per process (pthread_once), on the loop thread before the transfer
+ * thread starts, so a daemon that never alerts never initializes TLS; nothing
+ * calls curl_global_cleanup; what libcurl
  * and OpenSSL keep is still reachable at exit, never a leak. A program that
  * uses libcurl elsewhere may call curl_global_init itself too (it counts). */
 #ifndef PGWAKE_ALERT_H
