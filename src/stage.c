@@ -10,7 +10,8 @@
 
 #include "daemon.h"
 
-#define RECOUNT_SPACING_MS 10
+#define RECOUNT_SPACING_MS 10      /* at least this between two recounts of a stage */
+#define RECOUNT_SPACING_MAX_MS 640 /* ... growing to this while hints find nothing */
 
 static void recount_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void notbefore_cb(evutil_socket_t fd, short what, void *arg);
@@ -50,6 +51,7 @@ Stage *stage_new(Daemon *d, const StageConf *conf, const Config *cfg, char *err)
     evtimer_assign(&s->refill_ev, d->base, refill_cb, s);
     evtimer_assign(&s->cap_ev, d->base, cap_cb, s);
     backoff_init(&s->backoff, conf->restart_delay_ms, conf->restart_delay_max_ms);
+    s->spacing_ms = RECOUNT_SPACING_MS;
     return s;
 }
 
@@ -86,13 +88,14 @@ bool stage_runnable(const Stage *s)
     return !s->fatal && !s->stopped && !s->removed && !s->d->stopping;
 }
 
-static void spawn_n(Stage *s, int n)
+static int spawn_n(Stage *s, int n)
 {
     for (int i = 0; i < n; i++)
         if (!worker_create(s)) {
             log_error("%s: out of memory creating a worker", s->name);
-            return;
+            return i;
         }
+    return n;
 }
 
 static Worker *find_state(Stage *s, WorkerState st)
@@ -156,6 +159,14 @@ static void recount_cb(void *arg, PGresult *res)
             s->gen++;
         else
             s->hint_at = 0; /* nothing to wake for */
+        /* Hints that keep finding nothing (a storm of bare NOTIFYs) space the
+         * recounts out, up to RECOUNT_SPACING_MAX_MS; work found, or a quiet
+         * moment, brings the spacing back. The fast path never waits for it. */
+        if (c == 0 && s->recount_again)
+            s->spacing_ms = s->spacing_ms * 2 > RECOUNT_SPACING_MAX_MS ? RECOUNT_SPACING_MAX_MS
+                                                                        : s->spacing_ms * 2;
+        else
+            s->spacing_ms = RECOUNT_SPACING_MS;
         log_noise("%s: recount: %ld claimable", s->name, c);
         apply_count(s, (int)c);
     } else if (res) {
@@ -179,7 +190,7 @@ void stage_recount(Stage *s)
         s->recount_again = true;
         return;
     }
-    int64_t wait = s->last_recount_ms + RECOUNT_SPACING_MS - mono_ms();
+    int64_t wait = s->last_recount_ms + s->spacing_ms - mono_ms();
     if (s->last_recount_ms && wait > 0) {
         if (!evtimer_pending(&s->recount_ev, NULL))
             add_timer(&s->recount_ev, wait);
@@ -217,11 +228,19 @@ void stage_hint(Stage *s, bool fast)
     if (fast && stage_runnable(s) && db_ready(s->d->db)) {
         s->st.fast_paths++;
         Worker *w = find_state(s, WK_IDLE);
+        bool acted = false;
         if (w)
-            worker_wake(w);
-        else if (s->count[WK_STARTING] + s->count[WK_REGISTERING] == 0 && !s->in_backoff && !s->capped &&
-                 stage_alive(s) < s->conf->max_workers)
-            spawn_n(s, 1);
+            acted = worker_wake(w);
+        else if (s->count[WK_STARTING] + s->count[WK_REGISTERING] == 0 && !s->in_backoff &&
+                 !s->capped && stage_alive(s) < s->conf->max_workers)
+            acted = spawn_n(s, 1) > 0;
+        /* The fast path did the urgent part; its recount waits one spacing so
+         * it does not race the woken worker's claim for the same CPU. */
+        if (acted && !s->recount_inflight && !evtimer_pending(&s->recount_ev, NULL)) {
+            s->last_recount_ms = mono_ms();
+            add_timer(&s->recount_ev, s->spacing_ms);
+            return;
+        }
     }
     stage_recount(s);
 }

@@ -41,6 +41,7 @@ typedef struct Stage {
     bool refill_due : 1;      /* min_workers refill waits for refill_ev */
     bool capped : 1;          /* max_workers_total refused a registration: wait cap_ev */
     int64_t last_recount_ms;
+    int64_t spacing_ms;       /* between recount starts: 10 ms, more while hints find nothing */
     double hint_at;           /* metrics_now() of the oldest hint no W answered yet, 0 = none */
     struct event recount_ev;  /* spaces recounts at least 10 ms apart */
     struct event notbefore_ev;/* the next pending task's not_before */

@@ -152,6 +152,12 @@ static int complete_tx(pgwake_worker *w, const pgwake_task *t, const char *resul
     snprintf(id, sizeof id, "%lld", t->id);
     snprintf(token, sizeof token, "%lld", t->lease_token);
     const char *params[3] = {id, token, result};
+    /* Without follow-ups one autocommit statement does it: one round trip. */
+    if (t->priv->nfu == 0) {
+        int ok = call_bool(w, "complete the task", "SELECT pgwake.complete($1, $2, $3::jsonb)", 3,
+                           params, lost);
+        return ok == 1 ? PGWAKE_OK : ok == 0 ? PGWAKE_LOST : PGWAKE_ERROR;
+    }
     if (!pgwk_conn_simple(&w->conn, "BEGIN", lost, msg, sizeof msg)) {
         if (!*lost)
             pgwk_set_error(w, "unable to begin a transaction: %s", msg);

@@ -57,7 +57,9 @@ free_port() {
 write_conf() {
     cat >"$T/$1.in"
     if grep -q '^\[pgwake\]' "$T/$1.in" && ! grep -q '^http_listen' "$T/$1.in"; then
-        _port=$(free_port)
+        # One port per file name: a rewritten file (for a reload) keeps it.
+        [ -f "$T/.port.$1" ] || free_port >"$T/.port.$1"
+        _port=$(cat "$T/.port.$1")
         sed "/^\[pgwake\]/a http_listen = 127.0.0.1:$_port" "$T/$1.in" >"$T/$1"
     else
         cp "$T/$1.in" "$T/$1"
@@ -96,11 +98,13 @@ stop_daemon() {
 # live_workers STAGE: workers of STAGE the database thinks are running.
 live_workers() { q "SELECT count(*) FROM pgwake.workers WHERE stage = '$1' AND state IN ('starting', 'alive')"; }
 
-# stage_procs STAGE: processes started for STAGE (by PGWAKE_STAGE in their environment).
+# stage_procs STAGE: this test's processes started for STAGE (PGWAKE_STAGE and
+# this test's TESTWORKER_LOG in their environment: other tests may run too).
 stage_procs() {
     _n=0
     for _e in /proc/[0-9]*/environ; do
-        { tr '\0' '\n' <"$_e" | grep -qx "PGWAKE_STAGE=$1"; } 2>/dev/null && _n=$((_n + 1))
+        { tr '\0' '\n' <"$_e" | grep -x -e "PGWAKE_STAGE=$1" -e "TESTWORKER_LOG=$TESTWORKER_LOG" \
+              | wc -l | grep -qx 2; } 2>/dev/null && _n=$((_n + 1))
     done
     echo $_n
 }
