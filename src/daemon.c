@@ -18,6 +18,7 @@
 #include "http.h"
 #include "log.h"
 #include "migrate.h"
+#include "reload.h"
 #include "sdnotify.h"
 #include "spawn.h"
 
@@ -400,9 +401,10 @@ static void safety_cb(evutil_socket_t fd, short what, void *arg)
     each_stage(arg, stage_recount);
 }
 
-/* ---------------------------------------------------------------- reload */
+/* ---------------------------------------------------------------- stages */
 
-static bool add_stage(Daemon *d, const StageConf *sc, const Config *cfg, char *err)
+/* daemon_add_stage creates a stage for sc and appends it to the daemon's. */
+bool daemon_add_stage(Daemon *d, const StageConf *sc, const Config *cfg, char *err)
 {
     Stage *s = stage_new(d, sc, cfg, err);
     if (!s)
@@ -418,86 +420,6 @@ static bool add_stage(Daemon *d, const StageConf *sc, const Config *cfg, char *e
     return true;
 }
 
-static void keep_running_values(Config *n, const Config *old)
-{
-    /* host, http_listen and lock_file apply at the next start only. */
-    char **fields[] = {&n->host, &n->http_listen, &n->lock_file};
-    char *const olds[] = {old->host, old->http_listen, old->lock_file};
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        char *copy = olds[i] ? strdup(olds[i]) : NULL;
-        if (olds[i] && !copy)
-            continue;
-        free(*fields[i]);
-        *fields[i] = copy;
-    }
-}
-
-static void retire_config(Daemon *d, Config *old)
-{
-    for (int i = 0; i < d->nstages; i++)
-        if (d->stages[i]->cfg == old) {
-            Config **r = realloc(d->retired, (size_t)(d->nretired + 1) * sizeof *r);
-            if (!r)
-                break;
-            d->retired = r;
-            d->retired[d->nretired++] = old;
-            return;
-        }
-    cfg_free(old);
-}
-
-static void reload(Daemon *d)
-{
-    char err[ERR_LEN];
-    Config *n = cfg_load(d->conf_path, err);
-    if (!n) {
-        log_error("reload failed, keeping the running configuration: %s", err);
-        return;
-    }
-    Config *old = d->cfg;
-    unsigned g = cfg_global_diff(old, n);
-    if (g & CFG_DIFF_NEEDS_RESTART)
-        log_warn("reload: host, http_listen or lock_file changed: restart needed for them to apply");
-    keep_running_values(n, old);
-    free(d->worker_dsn);
-    d->worker_dsn = strdup(n->worker_dsn ? n->worker_dsn : d->dsn);
-    d->cfg = n;
-    for (int i = 0; i < d->nstages; i++) {
-        Stage *s = d->stages[i];
-        if (s->removed)
-            continue;
-        const StageConf *sc = cfg_stage(n, s->name);
-        if (!sc) {
-            log_info("%s: removed from the configuration: stopping its workers", s->name);
-            s->removed = true;
-            stage_stop_all(s, "stage removed");
-            continue;
-        }
-        unsigned diff = cfg_stage_diff(s->conf, sc);
-        if (g & CFG_DIFF_RESTART_ALL)
-            diff |= CFG_DIFF_RESTART;
-        stage_apply_conf(s, sc, n, diff);
-    }
-    for (const StageConf *sc = n->stages; sc; sc = sc->next) {
-        if (daemon_stage(d, sc->name))
-            continue;
-        if (!add_stage(d, sc, n, err)) {
-            log_error("%s: unable to add the stage: %s", sc->name, err);
-            continue;
-        }
-        log_info("%s: stage added", sc->name);
-        Stage *s = d->stages[d->nstages - 1];
-        if (db_ready(d->db)) {
-            stage_record_state(s);
-            stage_hint(s, false);
-        }
-    }
-    if (d->alerter)
-        alert_set_conf(d->alerter, &n->alerts);
-    retire_config(d, old);
-    log_info("configuration reloaded from %s", d->conf_path);
-}
-
 static void handle_sighup(evutil_socket_t sig, short what, void *arg)
 {
     Daemon *d = arg;
@@ -505,7 +427,7 @@ static void handle_sighup(evutil_socket_t sig, short what, void *arg)
         return;
     log_info("received SIGHUP: reloading %s", d->conf_path);
     sd_notifyf("RELOADING=1");
-    reload(d);
+    daemon_reload(d);
     sd_notifyf("READY=1");
 }
 
@@ -616,7 +538,7 @@ static bool arm_events(Daemon *d)
 static bool create_parts(Daemon *d, char *err)
 {
     for (const StageConf *sc = d->cfg->stages; sc; sc = sc->next)
-        if (!add_stage(d, sc, d->cfg, err)) {
+        if (!daemon_add_stage(d, sc, d->cfg, err)) {
             log_error("%s: %s", sc->name, err);
             return false;
         }

@@ -60,6 +60,7 @@ typedef struct Daemon {
 int daemon_run(Config *cfg, const char *conf_path, const char *opt_dsn);
 int64_t mono_ms(void);
 Stage *daemon_stage(Daemon *d, const char *name);
+bool daemon_add_stage(Daemon *d, const StageConf *sc, const Config *cfg, char *err);
 Worker *daemon_worker_by_pid(Daemon *d, pid_t pid);
 Worker *daemon_worker_by_id(Daemon *d, const char *id);
 bool daemon_db_settled(const Daemon *d, int64_t window_ms);
