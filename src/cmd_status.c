@@ -174,6 +174,25 @@ static json_t *status_from_db(PGconn *c, const Config *cfg)
                      "database", "connected", 1, "last_error", "maintenance", "stages", stages);
 }
 
+/* Workers declared dead lately, on any host: a host whose daemon died shows
+ * up here, declared dead by whichever daemon holds maintenance. */
+static void print_dead(PGconn *c, FILE *out)
+{
+    PGresult *r = PQexec(c, "SELECT id, stage, host, COALESCE(reason, ''),"
+                            " extract(epoch FROM now() - ended_at)::int"
+                            " FROM pgwake.workers WHERE state = 'dead'"
+                            " AND ended_at > now() - interval '15 minutes'"
+                            " ORDER BY ended_at DESC, id LIMIT 20");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) {
+        fprintf(out, "\nworkers declared dead in the last 15 minutes (any host):\n");
+        for (int i = 0; i < PQntuples(r); i++)
+            fprintf(out, "  %-28s %-20s %-16s dead %s s ago: %s\n", PQgetvalue(r, i, 0),
+                    PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 4),
+                    PQgetvalue(r, i, 3));
+    }
+    PQclear(r);
+}
+
 static int not_running(const CliOpts *o, const Config *cfg, const char *addr, const char *why)
 {
     char msg[512];
@@ -184,7 +203,6 @@ static int not_running(const CliOpts *o, const Config *cfg, const char *addr, co
         return EXIT_NOT_RUNNING;
     }
     json_t *st = status_from_db(c, cfg);
-    PQfinish(c);
     if (o->json) {
         char *s = json_dumps(st, JSON_INDENT(2));
         if (s)
@@ -194,8 +212,10 @@ static int not_running(const CliOpts *o, const Config *cfg, const char *addr, co
     } else {
         printf("(from the database: states as last reported)\n");
         print_status(st, stdout);
+        print_dead(c, stdout);
         printf("%s\n", msg);
     }
+    PQfinish(c);
     json_decref(st);
     return EXIT_NOT_RUNNING;
 }
@@ -231,6 +251,13 @@ int cmd_status(const CliOpts *o)
     } else {
         print_status(st, stdout);
         rc = status_code(st);
+        /* Quietly: the daemon answered; the database part is a bonus. */
+        const char *keys[] = {"dbname", "connect_timeout", NULL};
+        const char *vals[] = {dsn_pick(o->dsn, cfg ? cfg->dsn : NULL, (GetenvFn)getenv), "3", NULL};
+        PGconn *c = PQconnectdbParams(keys, vals, 1);
+        if (PQstatus(c) == CONNECTION_OK)
+            print_dead(c, stdout);
+        PQfinish(c);
     }
     json_decref(st);
     httpcli_reply_free(&r);

@@ -42,9 +42,10 @@ wait_sql "SELECT count(*) >= 400 FROM pgwake.tasks WHERE status = 'done'" 60 || 
 note "SIGKILL m1 and its workers"
 victims=$(q "SELECT string_agg(id, ' ') FROM pgwake.workers WHERE host = 'm1' AND state IN ('starting', 'alive')")
 pids=$(q "SELECT string_agg(pid::text, ' ') FROM pgwake.workers WHERE host = 'm1' AND state IN ('starting', 'alive') AND pid IS NOT NULL")
-held=$(q "SELECT count(*) FROM pgwake.tasks t JOIN pgwake.workers w ON w.id = t.lease_owner WHERE w.host = 'm1' AND t.status = 'leased'")
 kill -KILL $pids "$m1"
 wait "$m1" 2>/dev/null
+sleep 0.3  # a commit already on its way to the server may still land
+held=$(q "SELECT count(*) FROM pgwake.tasks t JOIN pgwake.workers w ON w.id = t.lease_owner WHERE w.host = 'm1' AND t.status = 'leased'")
 note "m1 workers: $victims (holding $held leases)"
 [ -n "$victims" ] || fail "m1 had no workers"
 
@@ -60,6 +61,12 @@ done
 redone=$(q "SELECT count(*) FROM pgwake.tasks WHERE releases > 0")
 note "tasks redone after m1 died: $redone"
 [ "$redone" -ge "$held" ] || fail "$redone tasks redone, m1 held $held"
+
+"$PGWAKE" status -c "$T/m2.conf" -d "$TEST_DSN" >"$T/status.out" 2>&1
+cat "$T/status.out"
+for w in $victims; do
+    grep -Eq "^  $w +alpha +m1 +dead .*heartbeat timeout" "$T/status.out" || fail "pgwake status does not show $w dead"
+done
 
 wait_for "[ \$(mail_count 'Dead Workers Detected') -ge 1 ]" 15 || fail "no dead-worker mail"
 sleep 4
