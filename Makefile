@@ -164,6 +164,14 @@ fuzz:
 fuzz-smoke:
 	$(MAKE) --no-print-directory -f fuzz/fuzz.mk run FUZZ_SECONDS=5
 
+# chaos: 5,000 tasks over three chained stages on a private PostgreSQL while
+# workers are SIGKILLed and SIGSTOPped, PostgreSQL restarted and the daemon
+# SIGKILLed; asserts and reports (tests/chaos/chaos.sh; the short form,
+# integration/chaos_short, runs in `make test`).
+.PHONY: chaos
+chaos: all
+	BUILD=$(BUILD) sh tests/chaos/chaos.sh
+
 format:
 	sh scripts/format
 
