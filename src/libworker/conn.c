@@ -109,16 +109,20 @@ bool pgwk_conn_connect(WkConn *c, long max_wait_ms)
 
 /*
  * is_lost says whether a failure means the connection is gone: libpq says so,
- * there is no result at all, or the server reports a connection exception
- * (class 08) or operator intervention by shutdown (57P01..57P03).
+ * there is no result at all, the server reports a connection exception
+ * (class 08) or operator intervention by shutdown (57P01..57P03), or a failed
+ * result carries no SQLSTATE at all. Every error the server sends has one;
+ * libpq's own "server closed the connection unexpectedly" does not, and comes
+ * while PQstatus still says CONNECTION_OK.
  */
 static bool is_lost(PGconn *pg, const PGresult *r)
 {
     if (!pg || PQstatus(pg) != CONNECTION_OK || !r)
         return true;
+    ExecStatusType rs = PQresultStatus(r);
     const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     if (!st)
-        return false;
+        return rs == PGRES_FATAL_ERROR || rs == PGRES_BAD_RESPONSE;
     return strncmp(st, "08", 2) == 0 || strcmp(st, "57P01") == 0 ||
            strcmp(st, "57P02") == 0 || strcmp(st, "57P03") == 0;
 }
