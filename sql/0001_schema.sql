@@ -399,19 +399,32 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     deadline timestamptz;
     w_state  text;
+    pass     int;
 BEGIN
-    SELECT w.state, GREATEST(COALESCE(w.last_heartbeat, w.started_at),
-                             pg_catalog.pg_postmaster_start_time()) + w.heartbeat_timeout
-      INTO w_state, deadline
-      FROM pgwake.workers w WHERE w.id = expire_worker.worker_id FOR UPDATE;
-    IF w_state IS NULL OR w_state NOT IN ('starting', 'alive') THEN
-        RETURN QUERY SELECT w_state = 'dead', NULL::float8;
-        RETURN;
-    END IF;
-    IF deadline > pg_catalog.clock_timestamp() THEN
-        RETURN QUERY SELECT false, extract(epoch FROM deadline - pg_catalog.clock_timestamp())::float8;
-        RETURN;
-    END IF;
+    -- A plain read first: a worker not yet due costs no lock, no WAL and no
+    -- wait on its own heartbeat; only past the deadline is the row locked and
+    -- the deadline read again.
+    FOR pass IN 1..2 LOOP
+        IF pass = 1 THEN
+            SELECT w.state, GREATEST(COALESCE(w.last_heartbeat, w.started_at),
+                                     pg_catalog.pg_postmaster_start_time()) + w.heartbeat_timeout
+              INTO w_state, deadline
+              FROM pgwake.workers w WHERE w.id = expire_worker.worker_id;
+        ELSE
+            SELECT w.state, GREATEST(COALESCE(w.last_heartbeat, w.started_at),
+                                     pg_catalog.pg_postmaster_start_time()) + w.heartbeat_timeout
+              INTO w_state, deadline
+              FROM pgwake.workers w WHERE w.id = expire_worker.worker_id FOR UPDATE;
+        END IF;
+        IF w_state IS NULL OR w_state NOT IN ('starting', 'alive') THEN
+            RETURN QUERY SELECT w_state = 'dead', NULL::float8;
+            RETURN;
+        END IF;
+        IF deadline > pg_catalog.clock_timestamp() THEN
+            RETURN QUERY SELECT false, extract(epoch FROM deadline - pg_catalog.clock_timestamp())::float8;
+            RETURN;
+        END IF;
+    END LOOP;
     UPDATE pgwake.workers w SET state = 'dead', reason = 'heartbeat timeout', ended_at = pg_catalog.now()
      WHERE w.id = expire_worker.worker_id;
     PERFORM pgwake.release_leases(expire_worker.worker_id, 'heartbeat timeout', false);

@@ -18,6 +18,8 @@
 #define REMOTE_RECHECK_MS 1000 /* a new remote worker: look again this soon */
 #define MIN_RETRY_MS 100       /* a deadline already past (row busy): not sooner */
 #define MAX_SLEEP_MS 3600000   /* re-read at least hourly while deadlines exist */
+#define LOCAL_BATCH_MS 100     /* the local timer waits this past the earliest deadline, so
+                                  deadlines close together share one query */
 
 struct Maint {
     Daemon *d;
@@ -105,7 +107,7 @@ void maint_rearm_local(Maint *m)
                 first = w->hb_deadline_ms;
     event_del(&m->local_ev);
     if (first && !m->local_inflight)
-        add_ms(&m->local_ev, first - mono_ms());
+        add_ms(&m->local_ev, first + LOCAL_BATCH_MS - mono_ms());
 }
 
 static void local_cb(void *arg, PGresult *res)
@@ -152,6 +154,10 @@ static void local_timer_cb(evutil_socket_t fd, short what, void *arg)
     Maint *m = arg;
     Daemon *d = m->d;
     if (!db_ready(d->db) || m->local_inflight)
+        return;
+    /* The maintenance holder's expire_leases() covers local workers too (and
+     * the death notification reaches worker_declared_dead): no per-worker reads. */
+    if (m->holder)
         return;
     int64_t now = mono_ms();
     char ids[4096];

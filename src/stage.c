@@ -320,7 +320,10 @@ void stage_worker_gone(Stage *s, Worker *w, bool crashed, bool exit_ok)
         add_timer(&s->refill_ev, s->conf->restart_delay_ms);
     }
     stage_roll(s);
-    stage_recount(s);
+    /* After a crash the release to come notifies pgwake_task, and the backoff's
+     * end recounts: a recount now would count the task still leased. */
+    if (!crashed)
+        stage_recount(s);
 }
 
 /* stage_crash_settled: the database has released a crashed worker's leases;
