@@ -12,8 +12,8 @@
 #     NAME: claim, wake, burst, idle, ... (default: every script present)
 #     -n:   print the figures only, leave docs/benchmarks.md alone
 #   Each script's Markdown and log are kept in $BENCH_OUT (default: a new
-#   /tmp/pgwake-bench.XXXXXX). `make bench` runs this. Takes about 12 minutes
-#   plus claim.sh's time.
+#   /tmp/pgwake-bench.XXXXXX). `make bench` runs this. Takes about 40 minutes
+#   plus claim.sh's time (health.sh ~15, polling.sh ~13).
 #   Environment of wake.sh, burst.sh, idle.sh (bench/lib/daemon.sh): BUILD
 #   (default build); BENCH_SRC=head or a commit: build that commit in
 #   /tmp/pgwake-bench-src-REV instead of this tree (others' unfinished work
@@ -33,14 +33,15 @@ done
 shift $((OPTIND - 1))
 OUT=${BENCH_OUT:-$(mktemp -d /tmp/pgwake-bench.XXXXXX)}
 mkdir -p "$OUT"
+export BENCH_OUT="$OUT" # polling.sh reads this run's wake.md from it
 DOC=docs/benchmarks.md
 
 # The scripts in order: the known ones first, then any other.
 ALL=""
-for s in claim wake burst idle; do [ -f "bench/$s.sh" ] && ALL="$ALL $s"; done
+for s in claim wake burst idle health polling; do [ -f "bench/$s.sh" ] && ALL="$ALL $s"; done
 for f in bench/*.sh; do
     s=$(basename "$f" .sh)
-    case " $ALL run " in *" $s "*) ;; *) ALL="$ALL $s" ;; esac
+    case " $ALL run plot report " in *" $s "*) ;; *) ALL="$ALL $s" ;; esac
 done
 WANT=${*:-$ALL}
 
@@ -98,5 +99,9 @@ for s in $WANT; do
         FAILED="$FAILED $s"
     fi
 done
+# report.sh writes the header and the health and polling sections, and the plot.
+if [ "$WRITE" = 1 ] && [ -f bench/report.sh ]; then
+    sh bench/report.sh "$OUT" || FAILED="$FAILED report"
+fi
 echo "== results in $OUT" >&2
 [ -z "$FAILED" ] || { echo "run.sh: failed:$FAILED" >&2; exit 1; }
