@@ -405,6 +405,9 @@ void stage_stop(Stage *s)
  * restart command), each after its current task; idle ones go first. */
 void stage_roll(Stage *s)
 {
+    /* Below min_workers (a replacement not running yet): wait for it. */
+    if (s->count[WK_STARTING] + s->count[WK_BUSY] + s->count[WK_IDLE] < s->conf->min_workers)
+        return;
     Worker *pick = NULL;
     for (Worker *w = s->workers; w; w = w->next) {
         if (w->rolling && w->state == WK_STOPPING)

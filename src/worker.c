@@ -273,6 +273,7 @@ static void worker_exec(Worker *w)
     maint_worker_started(s->d->maint, w);
     if (c->memory_limit)
         memwatch_kick(s->d->memwatch);
+    stage_roll(s); /* a replacement is running: a rolling restart may go on */
     wlog_info(w, "started: %s", c->command);
 
     char spid[16], sstart[24];
