@@ -449,6 +449,9 @@ static bool parse_file(Parse *p)
         return fail(p, 0, "alerts", NULL, "%s", why);
     if (!p->cfg->lock_file && !(p->cfg->lock_file = cfg_default_lock_file(p->cfg->path)))
         return fail(p, 0, NULL, NULL, "out of memory");
+    /* `log_dir =` (empty) would leave workers' output nowhere: found by fuzz_config. */
+    if (!p->cfg->log_dir)
+        return fail(p, 0, "pgwake", "log_dir", "must not be empty (default: logs)");
     return true;
 }
 

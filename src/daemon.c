@@ -24,6 +24,7 @@
 
 #define BADLOG_WINDOW_MS 10000
 #define BADLOG_PER_WINDOW 5
+#define STOP_FINAL_WAIT_MS 400 /* after the deadline's SIGKILL, for reaps and releases */
 
 static volatile int loop_done; /* set by daemon_after_loop's checks only */
 
@@ -140,20 +141,22 @@ static void hostlock_cb(void *arg, PGresult *res)
     Daemon *d = arg;
     if (!res)
         return;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+        return;
+    if (!d->ready) {
         log_error("host %s is served by a live daemon; give this one a distinct host", d->cfg->host);
         daemon_abort(d, EXIT_RUNTIME);
-    }
-}
-
-static void leftovers_cb(void *arg, PGresult *res)
-{
-    Daemon *d = arg;
-    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        if (res)
-            log_error("unable to read this host's earlier workers: %s", PQresultErrorMessage(res));
         return;
     }
+    /* After a reconnect the server may not have noticed our old session is
+     * gone yet: keep the workers, try again with backoff. */
+    log_warn("host lock of %s still held (our previous session not gone yet?): reconnecting",
+             d->cfg->host);
+    db_reconnect(d->db, "host lock still held");
+}
+
+static void release_leftovers(Daemon *d, PGresult *res)
+{
     for (int i = 0; i < PQntuples(res); i++) {
         const char *id = PQgetvalue(res, i, 0);
         if (daemon_worker_by_id(d, id))
@@ -171,6 +174,23 @@ static void leftovers_cb(void *arg, PGresult *res)
                       p, DBQ_SETUP | DBQ_RETRY, NULL, NULL))
             log_error("out of memory releasing worker %s", id);
     }
+}
+
+static void setup_done_cb(void *arg, PGresult *res);
+
+/* Leftovers are released before the gate opens: the first recount must see
+ * their tasks pending again, so the last setup step is queued from here. */
+static void leftovers_cb(void *arg, PGresult *res)
+{
+    Daemon *d = arg;
+    if (!res)
+        return;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        log_error("unable to read this host's earlier workers: %s", PQresultErrorMessage(res));
+    else
+        release_leftovers(d, res);
+    if (!db_query(d->db, "SELECT 1", 0, NULL, DBQ_SETUP, setup_done_cb, d))
+        fatal("out of memory queueing the start-up sequence");
 }
 
 static void stage_state_cb(void *arg, PGresult *res)
@@ -199,12 +219,14 @@ static void stage_state_cb(void *arg, PGresult *res)
 static void setup_done_cb(void *arg, PGresult *res)
 {
     Daemon *d = arg;
-    if (!res || d->stopping)
+    if (!res)
         return;
     d->db_up = true;
     if (d->db_lost)
         d->db_back_ms = mono_ms();
-    db_open_gate(d->db);
+    db_open_gate(d->db); /* also when stopping: the releases of the stop are queued behind it */
+    if (d->stopping)
+        return;
     maint_on_ready(d->maint);
     each_stage(d, stage_record_state);
     each_stage(d, hint_all);
@@ -244,10 +266,8 @@ static void on_up(void *arg)
     if (ok && !d->ready)
         ok = setup_query(d, "SELECT stage, state, reason FROM pgwake.stage_state WHERE host = $1", 1,
                          host, stage_state_cb);
-    if (ok) {
-        maint_on_connect(d->maint);
-        ok = setup_query(d, "SELECT 1", 0, NULL, setup_done_cb);
-    }
+    if (ok)
+        maint_on_connect(d->maint); /* the last step is queued by leftovers_cb */
     if (!ok)
         fatal("out of memory queueing the start-up sequence");
 }
@@ -326,12 +346,21 @@ static void on_notify(void *arg, const char *channel, const char *payload)
 
 /* ---------------------------------------------------------------- signals */
 
+/* At the deadline: SIGKILL what is left, then a last moment for the reaps and
+ * their refunding releases; at the second firing, exit whatever remains. */
 static void stop_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
     Daemon *d = arg;
-    log_warn("stop deadline reached: killing what is left and exiting");
+    if (d->final_wait) {
+        log_warn("exiting with %s", db_ready(d->db) ? "releases unconfirmed" : "the database away");
+        event_base_loopbreak(d->base);
+        return;
+    }
+    log_warn("stop deadline reached: killing what is left");
     kill_all(d);
-    event_base_loopbreak(d->base);
+    d->final_wait = true;
+    if (event_add(&d->stop_ev, &(struct timeval){0, STOP_FINAL_WAIT_MS * 1000}))
+        event_base_loopbreak(d->base);
 }
 
 static void begin_stop(Daemon *d)
@@ -354,7 +383,7 @@ static void begin_stop(Daemon *d)
             longest = t;
         stage_stop_all(s, "pgwake stopping");
     }
-    longest += 800; /* SIGKILL is instant; leave room for the refunds */
+    longest += 1000 - STOP_FINAL_WAIT_MS; /* the last second: SIGKILL, reaps, refunds */
     struct timeval tv = {(time_t)(longest / 1000), (suseconds_t)((longest % 1000) * 1000)};
     if (event_add(&d->stop_ev, &tv))
         fatal("event_add failed for the stop deadline");

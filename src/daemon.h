@@ -50,6 +50,7 @@ typedef struct Daemon {
     bool db_up : 1;           /* gate open on the current connection */
     bool db_lost : 1;         /* the connection was lost at least once */
     bool check_finish : 1;    /* after-loop hook: free removed stages, end the stop */
+    bool final_wait : 1;      /* stop deadline passed: SIGKILL sent, last wait running */
     int64_t db_back_ms;       /* when the database came back after a loss (crash exclusion) */
     int exit_code;
     unsigned bad_logged;      /* bad payloads logged in the current window */

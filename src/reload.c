@@ -91,6 +91,7 @@ void daemon_reload(Daemon *d)
     if (d->alerter)
         alert_set_conf(d->alerter, &n->alerts);
     retire_config(d, old);
+    daemon_maybe_finish(d); /* a removed stage with no worker left is freed now */
     log_info("configuration reloaded from %s", d->conf_path);
 }
 

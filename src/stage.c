@@ -112,7 +112,12 @@ static void apply_count(Stage *s, int c)
     if (!stage_runnable(s) || !db_ready(s->d->db))
         return;
     const StageConf *conf = s->conf;
-    int woken = s->count[WK_BUSY];
+    /* Woken = told W since this recount began: a worker busy for an hour
+     * with an older task will not claim these soon. */
+    int woken = 0;
+    for (Worker *w = s->workers; w; w = w->next)
+        if (w->state == WK_BUSY && w->gen >= s->recount_gen)
+            woken++;
     int to_wake = c - woken;
     while (to_wake > 0) {
         Worker *w = find_state(s, WK_IDLE);
@@ -198,6 +203,7 @@ void stage_recount(Stage *s)
     }
     event_del(&s->recount_ev);
     s->last_recount_ms = mono_ms();
+    s->recount_gen = s->gen;
     s->recount_inflight = true;
     s->st.recounts++;
     d->st.recounts++;

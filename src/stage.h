@@ -29,6 +29,7 @@ typedef struct Stage {
     char name[64];
     uint64_t gen;             /* raised by every hint that work may exist */
     uint64_t conf_gen;        /* raised by a reload that restarts workers */
+    uint64_t recount_gen;     /* gen when the recount in flight began (apply_count) */
     Worker *workers;
     int count[WK__COUNT];     /* workers per state, kept by worker_set_state */
     int claimable;            /* last recount (at most max_workers) */

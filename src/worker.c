@@ -290,8 +290,11 @@ static void register_cb(void *arg, PGresult *res)
     Worker *w = arg;
     Stage *s = w->stage;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        if (res)
-            log_error("%s: unable to register a worker: %s", s->name, PQresultErrorMessage(res));
+        if (res) {
+            log_error("%s: unable to register a worker: %s (retrying in %lld ms)", s->name,
+                      PQresultErrorMessage(res), (long long)s->conf->restart_delay_ms);
+            stage_capped(s); /* e.g. a read-only standby: no registration storm */
+        }
         worker_set_state(w, WK_EXITED);
         stage_worker_gone(s, w, false, false);
         worker_free(w);
@@ -449,7 +452,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     Worker *w = arg;
     const StageConf *c = w->stage->conf;
     if (w->state == WK_IDLE) {
-        if (stage_alive(w->stage) > c->min_workers)
+        if (stage_alive(w->stage) - w->stage->count[WK_STOPPING] > c->min_workers)
             worker_stop(w, "idle timeout");
         return;
     }
@@ -541,7 +544,8 @@ void worker_reaped(Worker *w, int status)
     close_ev_fd(&w->wake_ev, &w->wake_fd);
     close_ev_fd(&w->exec_ev, &w->exec_fd);
     event_del(&w->timer);
-    signal_group(w, SIGKILL);
+    /* The group only: the pid itself is reaped and may already be someone else's. */
+    kill(-w->pid, SIGKILL);
 
     bool exit_ok = !w->exec_failed && WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (!w->exec_failed && !w->declared_dead) {
