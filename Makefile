@@ -90,9 +90,10 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libpgwake-worker.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libpgwake-worker.a $(LDLIBS_ALL)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libpgwake-worker.a
+$(BUILD)/bench/%: bench/%.c bench/lib/benchlib.c bench/lib/benchlib.h $(BUILD)/libpgwake-worker.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libpgwake-worker.a $(LDLIBS_ALL)
+	$(CC) $(ALL_CFLAGS) -Ibench/lib $(LDFLAGS) -o $@ $< bench/lib/benchlib.c \
+	  $(BUILD)/libpgwake-worker.a $(LDLIBS_ALL)
 
 # The fuzz smoke (each libFuzzer target ~5 s) runs first, unless SKIP_FUZZ=1.
 test: all $(UNIT_BIN)

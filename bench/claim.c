@@ -48,6 +48,8 @@
 
 #include <libpq-fe.h>
 
+#include "benchlib.h"
+
 #define MAX_THREADS 256
 #define MAX_BATCH 1000
 
@@ -97,18 +99,7 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("claim: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-
-static void usage(FILE *f)
+ static void usage(FILE *f)
 {
     fputs("usage: claim -d DSN [-m single|batch] [-n THREADS] [-b BATCH] [-t SECONDS]\n"
           "             [-w WARMUP] [-p PREFILL] [-s STAGE] [-l LABEL] [-S] [-B SQL]\n"
@@ -369,7 +360,7 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Nearest-rank percentile of a sorted array. */
-static double pct(const double *v, size_t n, double q)
+static double pct_ms(const double *v, size_t n, double q)
 {
     if (n == 0)
         return NAN;
@@ -518,7 +509,7 @@ int main(int argc, char **argv)
         free(ws[i].lat_ms);
     }
     qsort(lat, nlat, sizeof *lat, cmp_double);
-    double p50 = pct(lat, nlat, 0.50), p99 = pct(lat, nlat, 0.99);
+    double p50 = pct_ms(lat, nlat, 0.50), p99 = pct_ms(lat, nlat, 0.99);
     double rate = (double)tasks / g_opt.seconds;
 
     for (int i = 0; i < g_opt.threads; i++) {

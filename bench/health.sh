@@ -127,7 +127,8 @@ for n in $LOCAL; do [ "$n" -gt "$MAXLOCAL" ] && MAXLOCAL=$n; done
 pgtmp_start "$PRELOAD" "max_connections = $((2 * MAXLOCAL + 100))" >&2
 "$PGWAKE" migrate -d "$PGTMP_DSN" >/dev/null
 
-q() { psql -X -qAt -v ON_ERROR_STOP=1 -d "$PGTMP_DSN" -c "$1"; }
+BENCH_HOST=bench-health
+. bench/lib/cluster.sh
 # The daemon, the local workers and the benchmark connect as roles of their
 # own, so pg_stat_statements tells the daemon's queries from the others'.
 q "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
@@ -142,61 +143,16 @@ WORKER_DSN="host=$PGTMP_DIR port=$PGPORT user=bench_worker dbname=postgres"
 HTTP_PORT=$((20000 + ($$ + 7) % 20000))
 
 MACHINE="$(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), Linux $(uname -r), PostgreSQL $(q 'SHOW server_version')"
-load() { cut -d' ' -f1-3 /proc/loadavg; }
 LOAD0=$(load)
 RESULTS=$W/results
 : >"$RESULTS"
 TICK=$(getconf CLK_TCK)
 
-conf() { # conf NAME: [pgwake] plus the stage lines on stdin, into $W/NAME, mode 600
-    {
-        cat <<EOF
-[pgwake]
-host = bench-health
-log_dir = $W/logs
-lock_file = $W/pgwake.lock
-http_listen = 127.0.0.1:$HTTP_PORT
-worker_dsn = $WORKER_DSN
 
-EOF
-        cat
-    } >"$W/$1"
-    chmod 600 "$W/$1"
-}
 
-start_daemon() { # start_daemon CONF
-    : >"$W/daemon.log"
-    "$PGWAKE" run -c "$W/$1" -d "$DAEMON_DSN" >>"$W/daemon.log" 2>&1 &
-    DAEMON_PID=$!
-    _i=0
-    until grep -q ' ready: ' "$W/daemon.log"; do
-        _i=$((_i + 1))
-        if [ $_i -gt 300 ] || ! kill -0 "$DAEMON_PID" 2>/dev/null; then
-            echo "daemon not ready within 30 s; its log:" >&2
-            tail -n 20 "$W/daemon.log" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
-}
 
-stop_daemon() {
-    [ -n "$DAEMON_PID" ] || return 0
-    kill -TERM "$DAEMON_PID" 2>/dev/null
-    wait "$DAEMON_PID" 2>/dev/null || true
-    DAEMON_PID=
-}
 
-wait_sql() { # wait_sql SQL SECONDS: until SQL returns t
-    _end=$(($(date +%s) + $2))
-    until [ "$(q "$1")" = t ]; do
-        [ "$(date +%s)" -ge $_end ] && return 1
-        sleep 0.2
-    done
-}
-
-# utime+stime in clock ticks, and schedstat CPU in ns (every thread), of PIDs.
-ticks() { for p in "$@"; do sed 's/^.*) //' /proc/"$p"/stat 2>/dev/null; done | awk '{ s += $12 + $13 } END { print s + 0 }'; }
+# schedstat CPU in ns (every thread) of PIDs: cpu_ns below.
 # snap PIDS: "pid ticks" per live pid; snap_delta FILE0 FILE1: the ticks used
 # between two snaps (a pid that appeared in between counts whole; one that
 # exited in between is lost), so a changing set of processes is handled.
@@ -207,21 +163,11 @@ cpu_ns() { for p in "$@"; do cat /proc/"$p"/task/*/schedstat 2>/dev/null; done |
 rss_kb() { awk '/^VmRSS:/ { print $2 }' /proc/"$1"/status; }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' /proc/"$1"/status; }
 ctx() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ { s += $2 } END { print s + 0 }'; }
-stmt_reset() { q "SELECT pg_stat_statements_reset()" >/dev/null; }
-stmt_calls() { # stmt_calls ROLE: statements ROLE ran since the reset
-    q "SELECT COALESCE(sum(calls), 0) FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = '$1'"
-}
 stmt_top() { # stmt_top ROLE: "calls x name" of ROLE's statements, most called first
     q "SELECT calls || E'\t' || regexp_replace(query, '\s+', ' ', 'g') FROM pg_stat_statements s
        JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = '$1' ORDER BY calls DESC LIMIT 6" |
         awk -F '\t' '{ n = $2; if (match(n, /pgwake\.[a-z_]+/)) n = substr(n, RSTART, RLENGTH); else n = substr(n, 1, 40)
                       printf "%s%d x %s", (NR > 1 ? ", " : ""), $1, n } END { if (NR == 0) printf "none" }'
-}
-backend_pids() { # backend_pids ROLE
-    q "SELECT pid FROM pg_stat_activity WHERE usename = '$1' AND pid <> pg_backend_pid()" | tr '\n' ' '
-}
-collect() { # RESULT lines of stdin into $RESULTS, tagged with run=$1
-    sed -n "s/^RESULT /RESULT run=$1 /p" | tee -a "$RESULTS" | sed 's/^RESULT /  /' >&2
 }
 
 conf health.conf <<EOF

@@ -117,7 +117,8 @@ PRELOAD="shared_preload_libraries = 'pg_cron,pg_stat_statements'"
 pgtmp_start "$PRELOAD" >&2
 "$PGWAKE" migrate -d "$PGTMP_DSN" >/dev/null
 
-q() { psql -X -qAt -v ON_ERROR_STOP=1 -d "$PGTMP_DSN" -c "$1"; }
+BENCH_HOST=bench-polling
+. bench/lib/cluster.sh
 # Roles of their own, so pg_stat_statements tells who sent what.
 q "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
    CREATE ROLE bench_daemon LOGIN SUPERUSER;
@@ -133,70 +134,17 @@ POLLER_DSN="host=$PGTMP_DIR port=$PGPORT user=bench_poller dbname=postgres"
 HTTP_PORT=$((20000 + ($$ + 11) % 20000))
 
 MACHINE="$(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), Linux $(uname -r), PostgreSQL $(q 'SHOW server_version')"
-load() { cut -d' ' -f1-3 /proc/loadavg; }
 LOAD0=$(load)
 RESULTS=$W/results
 : >"$RESULTS"
 TICK=$(getconf CLK_TCK)
 
-conf() { # conf NAME: [pgwake] plus the stage lines on stdin, into $W/NAME, mode 600
-    {
-        cat <<EOF
-[pgwake]
-host = bench-polling
-log_dir = $W/logs
-lock_file = $W/pgwake.lock
-http_listen = 127.0.0.1:$HTTP_PORT
-worker_dsn = $WORKER_DSN
 
-EOF
-        cat
-    } >"$W/$1"
-    chmod 600 "$W/$1"
-}
 
-start_daemon() { # start_daemon CONF
-    : >"$W/daemon.log"
-    "$PGWAKE" run -c "$W/$1" -d "$DAEMON_DSN" >>"$W/daemon.log" 2>&1 &
-    DAEMON_PID=$!
-    _i=0
-    until grep -q ' ready: ' "$W/daemon.log"; do
-        _i=$((_i + 1))
-        if [ $_i -gt 300 ] || ! kill -0 "$DAEMON_PID" 2>/dev/null; then
-            echo "daemon not ready within 30 s; its log:" >&2
-            tail -n 20 "$W/daemon.log" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
-}
 
-stop_daemon() {
-    [ -n "$DAEMON_PID" ] || return 0
-    kill -TERM "$DAEMON_PID" 2>/dev/null
-    wait "$DAEMON_PID" 2>/dev/null || true
-    DAEMON_PID=
-}
 
-wait_sql() { # wait_sql SQL SECONDS: until SQL returns t
-    _end=$(($(date +%s) + $2))
-    until [ "$(q "$1")" = t ]; do
-        [ "$(date +%s)" -ge $_end ] && return 1
-        sleep 0.2
-    done
-}
-
-ticks() { for p in "$@"; do sed 's/^.*) //' /proc/"$p"/stat 2>/dev/null; done | awk '{ s += $12 + $13 } END { print s + 0 }'; }
-stmt_reset() { q "SELECT pg_stat_statements_reset()" >/dev/null; }
-stmt_calls() {
-    q "SELECT COALESCE(sum(calls), 0) FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = '$1'"
-}
 wal_lsn() { q "SELECT pg_current_wal_lsn()"; }
 wal_bytes() { q "SELECT pg_wal_lsn_diff('$2', '$1')::bigint"; }
-backend_pids() { q "SELECT pid FROM pg_stat_activity WHERE usename = '$1'" | tr '\n' ' '; }
-collect() { # RESULT lines of stdin into $RESULTS, tagged with run=$1
-    sed -n "s/^RESULT /RESULT run=$1 /p" | tee -a "$RESULTS" | sed 's/^RESULT /  /' >&2
-}
 
 # idle_window RUN SETUP ROLE WORKERS: IDLE seconds of ROLE's statements, WAL,
 # ROLE's backends' CPU, and the daemon's statements.

@@ -80,73 +80,10 @@
 
 #include <libpq-fe.h>
 
+#include "benchlib.h"
 #include "pgwake/worker.h"
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("wake: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
 /* ---------------------------------------------------------------- statistics */
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* pct: nearest-rank percentile of a sorted array, in microseconds. */
-static double pct(const int64_t *v, size_t n, double q)
-{
-    if (n == 0)
-        return 0;
-    size_t k = (size_t)(q * (double)n + 0.999999);
-    if (k < 1)
-        k = 1;
-    if (k > n)
-        k = n;
-    return (double)v[k - 1] / 1000.0;
-}
-
-/* report sorts v (nanoseconds) and prints one RESULT line plus a human line. */
-static void report(const char *bench, const char *extra, int64_t *v, size_t n)
-{
-    qsort(v, n, sizeof *v, cmp_i64);
-    double sum = 0;
-    for (size_t i = 0; i < n; i++)
-        sum += (double)v[i];
-    double mean = n ? sum / (double)n / 1000.0 : 0;
-    printf("RESULT bench=%s n=%zu min_us=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f "
-           "mean_us=%.1f%s%s\n",
-           bench, n, n ? (double)v[0] / 1000.0 : 0, pct(v, n, 0.50), pct(v, n, 0.90),
-           pct(v, n, 0.99), n ? (double)v[n - 1] / 1000.0 : 0, mean, extra ? " " : "",
-           extra ? extra : "");
-    fprintf(stderr, "%-22s n=%-5zu p50 %8.1f us  p90 %8.1f us  p99 %8.1f us  max %9.1f us\n",
-            bench, n, pct(v, n, 0.50), pct(v, n, 0.90), pct(v, n, 0.99),
-            n ? (double)v[n - 1] / 1000.0 : 0);
-    fflush(stdout);
-}
 
 /* ---------------------------------------------------------------- options */
 
@@ -194,22 +131,6 @@ static PGconn *connect_db(const char *dsn)
     if (PQstatus(c) != CONNECTION_OK)
         die("unable to connect: %s", PQerrorMessage(c));
     return c;
-}
-
-static void exec_ok(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-        die("%s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-}
-
-/* sleep_until sleeps to an absolute CLOCK_MONOTONIC time (ns). */
-static void sleep_until(int64_t t)
-{
-    struct timespec ts = {(time_t)(t / 1000000000), (long)(t % 1000000000)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-        ;
 }
 
 /* next_slot: interval_ms +- 10 % of jitter. */
@@ -380,7 +301,7 @@ static int mode_produce(int argc, char **argv)
     srand((unsigned)getpid());
     int64_t t = mono_ns() + next_gap(o.interval_ms);
     for (int i = 0; i < total; i++) {
-        sleep_until(t);
+        sleep_until_mono(t);
         t += next_gap(o.interval_ms);
         char payload[48];
         snprintf(payload, sizeof payload, "{\"seq\": %d}", i);
@@ -448,14 +369,14 @@ static int mode_produce(int argc, char **argv)
              npids >= 4096 ? "+" : "", o.interval_ms);
     char name[96];
     snprintf(name, sizeof name, "%s", o.label[0] ? o.label : "wake");
-    report(name, extra, lat, n);
+    report(name, extra, lat, n, NULL);
     snprintf(name, sizeof name, "%s_from_send", o.label[0] ? o.label : "wake");
-    report(name, NULL, lat_send, n);
+    report(name, NULL, lat_send, n, NULL);
     if (nwoken) {
         snprintf(name, sizeof name, "%s_commit_to_woken", o.label[0] ? o.label : "wake");
-        report(name, NULL, w_wake, nwoken);
+        report(name, NULL, w_wake, nwoken, NULL);
         snprintf(name, sizeof name, "%s_claim_call", o.label[0] ? o.label : "wake");
-        report(name, NULL, w_claim, nwoken);
+        report(name, NULL, w_claim, nwoken, NULL);
     }
     if (nsplit) {
         const char *parts[] = {"commit_to_register", "register_to_main", "main_to_open",
@@ -463,7 +384,7 @@ static int mode_produce(int argc, char **argv)
         int64_t *arrs[] = {c_reg, c_exec, c_open, c_claim};
         for (int k = 0; k < 4; k++) {
             snprintf(name, sizeof name, "%s_%s", o.label[0] ? o.label : "wake", parts[k]);
-            report(name, NULL, arrs[k], nsplit);
+            report(name, NULL, arrs[k], nsplit, NULL);
         }
     }
     PQfinish(c);
@@ -529,7 +450,7 @@ static int mode_listen(int argc, char **argv)
     srand((unsigned)getpid());
     int64_t t = mono_ns() + next_gap(o.interval_ms);
     for (int i = 0; i < total; i++) {
-        sleep_until(t);
+        sleep_until_mono(t);
         t += next_gap(o.interval_ms);
         char s[16];
         snprintf(s, sizeof s, "%d", i);
@@ -553,7 +474,7 @@ static int mode_listen(int argc, char **argv)
             lat[n++] = L.recv[i] - commit[i];
     char extra[64];
     snprintf(extra, sizeof extra, "lost=%d", o.n - (int)n);
-    report("listen_notify", extra, lat, n);
+    report("listen_notify", extra, lat, n, NULL);
     exec_ok(prod, "DROP TABLE bench_ping");
     PQfinish(prod);
     PQfinish(lc);
@@ -579,7 +500,7 @@ static int mode_roundtrip(int argc, char **argv)
         v[i] = mono_ns() - t0;
         PQclear(r);
     }
-    report("select1", NULL, v, (size_t)o.n);
+    report("select1", NULL, v, (size_t)o.n, NULL);
 
     pgwake_options opt;
     pgwake_options_init(&opt);
@@ -623,9 +544,9 @@ static int mode_roundtrip(int argc, char **argv)
             ve[i] = t4 - t3;
         }
     }
-    report("claim_task", NULL, vc, (size_t)o.n);
-    report("claim_empty", NULL, ve, (size_t)o.n);
-    report("complete", NULL, vd, (size_t)o.n);
+    report("claim_task", NULL, vc, (size_t)o.n, NULL);
+    report("claim_empty", NULL, ve, (size_t)o.n, NULL);
+    report("complete", NULL, vd, (size_t)o.n, NULL);
 
     /* The first claim of a new backend: catalog caches and PL/pgSQL compiled. */
     const char *wid[] = {pgwake_worker_id(w)};
@@ -651,8 +572,8 @@ static int mode_roundtrip(int argc, char **argv)
         vc[i] = t1 - t0;
         ve[i] = t2 - t1;
     }
-    report("claim_first_of_backend", NULL, vc, (size_t)m);
-    report("claim_second_of_backend", NULL, ve, (size_t)m);
+    report("claim_first_of_backend", NULL, vc, (size_t)m, NULL);
+    report("claim_second_of_backend", NULL, ve, (size_t)m, NULL);
     PQclear(PQexec(c, "UPDATE pgwake.tasks SET status = 'done' WHERE stage = 'bench_rt'"));
     pgwake_close(w);
     PQfinish(c);
@@ -692,7 +613,7 @@ static int mode_spawn(int argc, char **argv)
         run_wait("/bin/true", tr);
     for (int i = 0; i < o.n; i++)
         v[i] = run_wait("/bin/true", tr);
-    report("exec_true", NULL, v, (size_t)o.n);
+    report("exec_true", NULL, v, (size_t)o.n, NULL);
 
     char self[4096];
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -704,7 +625,7 @@ static int mode_spawn(int argc, char **argv)
         run_wait(self, noop);
     for (int i = 0; i < o.n; i++)
         v[i] = run_wait(self, noop);
-    report("exec_bench_binary", NULL, v, (size_t)o.n);
+    report("exec_bench_binary", NULL, v, (size_t)o.n, NULL);
 
     for (int i = 0; i < o.n + 10; i++) {
         int64_t t0 = mono_ns();
@@ -716,7 +637,7 @@ static int mode_spawn(int argc, char **argv)
         if (i >= 10)
             v[i - 10] = t1 - t0;
     }
-    report("new_connection", NULL, v, (size_t)o.n);
+    report("new_connection", NULL, v, (size_t)o.n, NULL);
     return 0;
 }
 
