@@ -165,8 +165,8 @@ typedef struct SockEv {
 } SockEv;
 
 typedef struct Xfer {
-    pthread_mutex_t mu;          /* guards todo, done, socks, stop, refs */
-    Delivery *todo, **todo_tail; /* loop -> thread */
+    pthread_mutex_t mu;          /* guards inbox, done, socks, stop, refs */
+    Delivery *inbox, **inbox_tail; /* loop -> thread */
     Delivery *done, **done_tail; /* thread -> loop */
     SockEv *socks;               /* what xfer_stop shuts down */
     bool stop;                   /* set by xfer_stop */
@@ -231,7 +231,7 @@ static void xfer_unref(Xfer *x)
     pthread_mutex_unlock(&x->mu);
     if (!last)
         return;
-    free_list(x->todo);
+    free_list(x->inbox);
     free_list(x->done);
     close(x->wake_fd);
     close(x->done_fd);
@@ -412,19 +412,19 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     Xfer *x = arg;
     fd_drain(fd);
     pthread_mutex_lock(&x->mu);
-    Delivery *todo = x->todo;
-    x->todo = NULL;
-    x->todo_tail = &x->todo;
+    Delivery *inbox = x->inbox;
+    x->inbox = NULL;
+    x->inbox_tail = &x->inbox;
     bool stop = x->stop;
     pthread_mutex_unlock(&x->mu);
     if (stop) {
-        free_list(todo);
+        free_list(inbox);
         event_base_loopbreak(x->base);
         return;
     }
-    while (todo) {
-        Delivery *d = todo;
-        todo = d->next;
+    while (inbox) {
+        Delivery *d = inbox;
+        inbox = d->next;
         xfer_begin(x, d);
     }
 }
@@ -482,7 +482,7 @@ static Xfer *xfer_start(Deliveries *q)
     if (!x)
         return NULL;
     pthread_mutex_init(&x->mu, NULL);
-    x->todo_tail = &x->todo;
+    x->inbox_tail = &x->inbox;
     x->done_tail = &x->done;
     x->refs = 2;
     x->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -599,8 +599,8 @@ static void submit(Deliveries *q, Delivery *d)
     d->next = NULL;
     Xfer *x = q->xfer;
     pthread_mutex_lock(&x->mu);
-    *x->todo_tail = d;
-    x->todo_tail = &d->next;
+    *x->inbox_tail = d;
+    x->inbox_tail = &d->next;
     pthread_mutex_unlock(&x->mu);
     fd_signal(x->wake_fd);
 }
