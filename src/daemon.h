@@ -4,6 +4,7 @@
 #define PGWAKE_DAEMON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <event2/event_struct.h>
 
@@ -30,7 +31,9 @@ typedef struct Daemon {
     char *conf_path;
     char *dsn;                /* for the daemon's own connection */
     char *worker_dsn;         /* PGWAKE_DSN for workers */
-    DbConn *db;
+    DbConn *db;               /* LISTEN, start-up, recounts, registrations */
+    DbConn *mdb;              /* releases, heartbeat verdicts, maintenance (may wait on locks) */
+    struct Verify *verify;    /* re-reads of local workers' rows (hints, reconnects) */
     Maint *maint;             /* heartbeat deadlines, maintenance lock, expire_leases */
     MemWatch *memwatch;       /* RSS sampling for memory_limit */
     Alerter *alerter;         /* email / webhook; NULL when none is configured */
@@ -65,6 +68,7 @@ bool daemon_add_stage(Daemon *d, const StageConf *sc, const Config *cfg, char *e
 Worker *daemon_worker_by_pid(Daemon *d, pid_t pid);
 Worker *daemon_worker_by_id(Daemon *d, const char *id);
 bool daemon_db_settled(const Daemon *d, int64_t window_ms);
+bool daemon_db_stuck(const Daemon *d, char *why, size_t n);
 void daemon_maybe_finish(Daemon *d);
 uint32_t daemon_rand(void *d);
 

@@ -54,7 +54,7 @@ struct DbConn {
     PGresult *last;         /* last result of the in-flight query */
     char last_error[256];
     unsigned long reconnects;
-    char name[32];          /* "database" or "maintenance": in log lines */
+    char name[40];          /* "" or " (maintenance connection)": in log lines */
     int lock_timeout_ms, statement_timeout_ms; /* session settings, 0 = server default */
     Query *delayed;         /* failed persistent queries waiting for their re-send */
     struct event delay_ev;  /* the earliest of them is due */
@@ -132,7 +132,7 @@ static void lose(DbConn *db, const char *why)
     db->state = DB_DOWN;
     db->gate_open = false;
     if (was_up)
-        log_warn("%s connection lost: %s (reconnecting)", db->name, db->last_error);
+        log_warn("database connection lost%s: %s (reconnecting)", db->name, db->last_error);
     /* Fail what cannot be re-sent; callbacks may queue more, so detach first. */
     Query *keep = NULL, **kt = &keep, *q = db->head;
     db->head = db->tail = NULL;
@@ -217,7 +217,7 @@ static void connect_poll(DbConn *db)
         break;
     default:
         set_error(db, PQerrorMessage(db->conn));
-        log_warn("%s connection: unable to connect: %s (retrying in %d ms)", db->name,
+        log_warn("unable to connect to the database%s: %s (retrying in %d ms)", db->name,
                  db->last_error, db->backoff_ms);
         lose(db, NULL);
         return;
@@ -231,7 +231,7 @@ static void connect_poll(DbConn *db)
     db->backoff_ms = RECONNECT_MIN_MS;
     db->last_error[0] = '\0';
     arm(db, EV_READ | EV_PERSIST);
-    log_info("%s connection made (server %d, backend pid %d)", db->name, PQserverVersion(db->conn),
+    log_info("connected to the database%s (server %d, backend pid %d)", db->name, PQserverVersion(db->conn),
              PQbackendPID(db->conn));
     /* What waited across the loss is as young as the connection. */
     int64_t now = now_ms();
@@ -251,7 +251,7 @@ static void start_connect(DbConn *db)
     db->conn = PQconnectStartParams(keys, vals, 1);
     if (!db->conn || PQstatus(db->conn) == CONNECTION_BAD) {
         set_error(db, db->conn ? PQerrorMessage(db->conn) : "out of memory");
-        log_warn("%s connection: unable to connect: %s (retrying in %d ms)", db->name,
+        log_warn("unable to connect to the database%s: %s (retrying in %d ms)", db->name,
                  db->last_error, db->backoff_ms);
         lose(db, NULL);
         return;
@@ -344,8 +344,7 @@ static void check_transaction(DbConn *db, const Query *q)
         return;
     char esc[96];
     log_escape(q->sql, strlen(q->sql), esc, sizeof esc);
-    log_error("%s connection: query \"%s\" left the session inside a transaction: rolled back",
-              db->name, esc);
+    log_error("query \"%s\" left the session%s inside a transaction: rolled back", esc, db->name);
     push_front(db, "ROLLBACK", 0, NULL);
 }
 
@@ -494,7 +493,6 @@ DbConn *db_new(struct event_base *base, const char *dsn, const DbHooks *hooks)
     db->dsn = strdup(dsn ? dsn : "");
     db->hooks = *hooks;
     db->backoff_ms = RECONNECT_MIN_MS;
-    snprintf(db->name, sizeof db->name, "database");
     evtimer_assign(&db->retry_ev, base, retry_cb, db);
     evtimer_assign(&db->delay_ev, base, delay_cb, db);
     if (!db->dsn) {
@@ -626,7 +624,8 @@ void db_each_retrying(const DbConn *db, void (*fn)(void *ctx, const char *label,
                 fn(ctx, q->label, q->tries, q->error);
 }
 
-/* db_configure names the connection in logs and sets the waits every
+/* db_configure names the connection in logs (a suffix to "database", e.g.
+ * " (maintenance connection)") and sets the waits every
  * statement of its sessions is bounded by (milliseconds; 0 = the server's). */
 void db_configure(DbConn *db, const char *name, int lock_timeout_ms, int statement_timeout_ms)
 {
