@@ -4,6 +4,7 @@ or fail; the wake fd between tasks; idle `I` and wait) over a Session."""
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import signal
 import threading
@@ -11,7 +12,6 @@ import traceback
 from typing import Any, Callable, List, Optional
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from .conn import Reconnector, is_lost, is_transient, one_line
 from .session import Session
@@ -174,11 +174,14 @@ class Runner:
                     raise _Failed(_describe(exc), True) from exc
                 except Exception as exc:  # the handler's failure, whatever it is
                     raise _Failed(_describe(exc), True) from exc
+                try:
+                    result_json = None if result is None else json.dumps(result, allow_nan=False)
+                except (TypeError, ValueError) as exc:
+                    raise _Failed(f"the handler's result is not JSON: {_describe(exc)}", True) from exc
                 if self.s.fenced:
                     raise _Fenced()
-                row = conn.execute("SELECT pgwake.complete(%s, %s, %s)",
-                                   (task.id, task.lease_token,
-                                    None if result is None else Jsonb(result))).fetchone()
+                row = conn.execute("SELECT pgwake.complete(%s, %s, %s::jsonb)",
+                                   (task.id, task.lease_token, result_json)).fetchone()
                 if not (row and row[0]):
                     raise _Refused()
             return Outcome.DONE, None, True
