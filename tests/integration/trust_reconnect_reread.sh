@@ -15,6 +15,7 @@ recount_interval = 0
 [stage:alpha]
 command = $TESTWORKER
 max_workers = 2
+min_workers = 2
 heartbeat_interval = 20s
 heartbeat_timeout = 120s
 stop_timeout = 500ms
@@ -23,12 +24,14 @@ EOF2
 
 start_ready pgwake.conf
 wait_for_log 'maintenance: this daemon holds it' 10 || fail "not the maintenance holder"
+wait_for "[ \$(grep -c '^start ' '$TESTWORKER_LOG') -ge 2 ]" 20 || fail "min_workers not started"
 a=$("$PGWAKE" enqueue -d "$TEST_DSN" alpha '{"sleep_ms": 60000}')
 b=$("$PGWAKE" enqueue -d "$TEST_DSN" alpha '{"sleep_ms": 60000}')
 wait_for "grep -q '^claim $a ' '$TESTWORKER_LOG' && grep -q '^claim $b ' '$TESTWORKER_LOG'" 10 \
     || fail "tasks not claimed"
 wa=$(grep "^claim $a " "$TESTWORKER_LOG" | awk '{print $5}'); pa=$(grep "^claim $a " "$TESTWORKER_LOG" | awk '{print $6}')
 wb=$(grep "^claim $b " "$TESTWORKER_LOG" | awk '{print $5}'); pb=$(grep "^claim $b " "$TESTWORKER_LOG" | awk '{print $6}')
+[ "$wa" != "$wb" ] || fail "both tasks claimed by one worker"
 
 # In one transaction: declare, then cut the daemon's sessions, then commit
 # (before its reconnect, 100 ms later at the earliest): the notifications of
