@@ -39,7 +39,9 @@ echo "BEGIN; SELECT 'locked', id FROM pgwake.tasks WHERE id = $id FOR UPDATE;" >
 wait_for "grep -q '^locked|$id' '$T/lock.out'" 10 || fail "lock not taken: $(cat "$T/lock.out")"
 note "task $id locked by another session; killing its worker $wid (pid $pid)"
 kill -KILL "$pid"
-wait_for_log "unable to release worker $wid: .*lock timeout" 15 || fail "release not bounded by lock_timeout"
+wait_sql "SELECT count(*) > 0 FROM pg_catalog.pg_stat_activity WHERE application_name = 'pgwake'
+           AND datname = pg_catalog.current_database() AND wait_event_type = 'Lock'" 15 \
+    || fail "the release never waited on the lock"
 
 [ "$(stage_procs beta)" = 0 ] || fail "stage beta already has a worker"
 t0=$(date +%s%N)
@@ -48,6 +50,7 @@ wait_sql "SELECT status = 'done' FROM pgwake.tasks WHERE id = $b" 30 || fail "st
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 note "task of stage beta done in $ms ms while the release waits (aim 1 s, ceiling 10 s)"
 [ "$ms" -le 10000 ] || fail "stage beta took $ms ms"
+wait_for_log "unable to release worker $wid: .*lock timeout" 15 || fail "release not bounded by lock_timeout"
 
 curl -sf "http://127.0.0.1:$port/status" >"$T/status.json" || fail "no /status"
 grep -q "release worker $wid" "$T/status.json" || fail "pending release not in /status: $(cat "$T/status.json")"
