@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "hints.h"
 #include "http.h"
 #include "lockinfo.h"
 #include "log.h"
@@ -24,8 +25,6 @@
 #include "spawn.h"
 #include "verify.h"
 
-#define BADLOG_WINDOW_MS 10000
-#define BADLOG_PER_WINDOW 5
 #define STOP_FINAL_WAIT_MS 400 /* after the deadline's SIGKILL, for reaps and releases */
 /* Bounded waits (SPEC 5 "Never stalled"): a statement waits at most this long
  * for a row lock (then it is retried), and none runs longer than this. */
@@ -303,68 +302,6 @@ static void on_down(void *arg)
         d->stages[i]->recount_inflight = false;
 }
 
-/* ---------------------------------------------------------------- notifications */
-
-static void badlog_cb(evutil_socket_t fd, short what, void *arg)
-{
-    Daemon *d = arg;
-    if (d->bad_suppressed)
-        log_warn("%u more unparseable notifications in the last %d s (not logged)",
-                 d->bad_suppressed, BADLOG_WINDOW_MS / 1000);
-    d->bad_logged = d->bad_suppressed = 0;
-}
-
-static void log_bad(Daemon *d, const char *channel, const char *payload)
-{
-    if (d->bad_logged == 0 && event_add(&d->badlog_ev, &(struct timeval){BADLOG_WINDOW_MS / 1000, 0}))
-        fatal("event_add failed for the bad-payload window");
-    if (d->bad_logged >= BADLOG_PER_WINDOW) {
-        d->bad_suppressed++;
-        return;
-    }
-    d->bad_logged++;
-    char esc[256];
-    log_escape(payload, strlen(payload), esc, sizeof esc);
-    log_warn("unparseable notification on %s: \"%s\" (recounting every stage)", channel, esc);
-}
-
-static void on_notify(void *arg, const char *channel, const char *payload)
-{
-    Daemon *d = arg;
-    NotifyMsg m = notify_parse(channel, payload);
-    d->st.notifications[m.channel]++;
-    switch (m.kind) {
-    case NT_STAGE: {
-        Stage *s = daemon_stage(d, m.stage);
-        if (!s) {
-            d->st.ignored++;
-            log_debug("notification for stage %s, not served here", m.stage);
-            return;
-        }
-        stage_hint(s, m.channel == CH_TASK || m.channel == CH_RUN);
-        return;
-    }
-    case NT_ALL:
-        each_stage(d, hint_all);
-        return;
-    case NT_WORKER: {
-        /* A hint, never a verdict: anyone may NOTIFY. The row decides. */
-        bool ended = strcmp(m.state, "dead") == 0 || strcmp(m.state, "exited") == 0;
-        Worker *w = ended ? daemon_worker_by_id(d, m.worker_id) : NULL;
-        if (w)
-            verify_worker(d->verify, w);
-        else if (strcmp(m.state, "starting") == 0)
-            maint_remote_change(d->maint);
-        return;
-    }
-    case NT_BAD:
-        d->st.unparseable++;
-        log_bad(d, channel, payload ? payload : "");
-        each_stage(d, hint_all);
-        return;
-    }
-}
-
 /* ---------------------------------------------------------------- signals */
 
 /* At the deadline: SIGKILL what is left, then a last moment for the reaps and
@@ -564,7 +501,7 @@ static void assign_events(Daemon *d)
     evsignal_assign(&d->sig_usr1, d->base, SIGUSR1, handle_sigusr1, d);
     evsignal_assign(&d->sig_chld, d->base, SIGCHLD, handle_sigchld, d);
     evtimer_assign(&d->stop_ev, d->base, stop_deadline_cb, d);
-    evtimer_assign(&d->badlog_ev, d->base, badlog_cb, d);
+    evtimer_assign(&d->badlog_ev, d->base, hints_badlog_cb, d);
     event_assign(&d->safety_ev, d->base, -1, EV_PERSIST, safety_cb, d);
     event_assign(&d->watchdog_ev, d->base, -1, EV_PERSIST, watchdog_cb, d);
 }
@@ -629,7 +566,7 @@ static bool create_parts(Daemon *d, char *err)
             log_error("%s: %s", sc->name, err);
             return false;
         }
-    DbHooks hooks = {.on_notify = on_notify, .on_up = on_up, .on_down = on_down, .arg = d};
+    DbHooks hooks = {.on_notify = hints_on_notify, .on_up = on_up, .on_down = on_down, .arg = d};
     DbHooks mhooks = {.on_up = mdb_up, .on_down = mdb_down, .arg = d};
     d->db = db_new(d->base, d->dsn, &hooks);
     d->mdb = db_new(d->base, d->dsn, &mhooks);
