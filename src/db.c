@@ -237,9 +237,9 @@ static void connect_poll(DbConn *db)
     int64_t now = now_ms();
     for (Query *q = db->head; q; q = q->next)
         q->since_ms = now;
+    push_session_settings(db); /* first: before anything on_up sends */
     if (db->hooks.on_up)
         db->hooks.on_up(db->hooks.arg);
-    push_session_settings(db);
     pump(db);
 }
 
