@@ -253,7 +253,8 @@ void import_finish(ImportDoc *d)
                         "named %s: \"%s\" is not a valid stage name "
                         "(^[a-z0-9_][a-z0-9_.-]{0,62}$)",
                         name, orig);
-        if (strcmp(name, orig) != 0 && st->notes.n > 1) {
+        st->renamed = strcmp(name, orig) != 0 && st->notes.n > 0;
+        if (st->renamed && st->notes.n > 1) {
             /* the renaming is said first, right under the section header */
             char *last = st->notes.v[st->notes.n - 1];
             memmove(st->notes.v + 1, st->notes.v, (st->notes.n - 1) * sizeof *st->notes.v);

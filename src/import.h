@@ -24,6 +24,7 @@ typedef struct ImportStage {
     char *orig_name;          /* the program's name as written */
     char *name;               /* a valid, unique stage name (import_finish) */
     int line;                 /* where the program starts, 0 = unknown (JSON) */
+    bool renamed;             /* notes.v[0] says why name differs from orig_name */
     char **argv;              /* the command, NULL-terminated; NULL = none */
     char *directory;          /* NULL = not set */
     char *user;

@@ -224,6 +224,8 @@ static bool put_stage(FILE *out, const ImportDoc *d, const ImportStage *st, char
     else
         snprintf(from, sizeof from, "from %s", st->source);
     put_comment(out, from);
+    if (st->renamed)
+        put_comment(out, st->notes.v[0]);
     if (cmd.oom || !cmd.len || !put_value(out, "command", cmd.s)) {
         free(cmd.s);
         return errf(err, errlen, "%s: %s: %s", d->file, st->source,
@@ -249,7 +251,7 @@ static bool put_stage(FILE *out, const ImportDoc *d, const ImportStage *st, char
         put_duration(out, "restart_delay_max", st->restart_delay_ms);
     if (st->memory_limit)
         fprintf(out, "memory_limit = %s\n", st->memory_limit);
-    for (size_t i = 0; i < st->notes.n; i++)
+    for (size_t i = st->renamed; i < st->notes.n; i++)
         put_comment(out, st->notes.v[i]);
     return true;
 }

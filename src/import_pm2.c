@@ -12,8 +12,7 @@
 #include "errfmt.h"
 #include "units.h"
 
-#define LOGS "pgwake writes each stage's stdout and stderr to its own files in log_dir " \
-             "(log_max_bytes, log_backups in [pgwake])"
+#define LOGS "pgwake keeps each stage's stdout and stderr in its own files in log_dir"
 #define WATCH "pgwake does not watch files: run `pgwake restart STAGE` after a deploy " \
               "(a rolling restart)"
 
@@ -404,7 +403,8 @@ static json_t *load(ImportDoc *d, const char *data, size_t len, char *err, size_
     if (memmem(data, len, "module.exports", 14) || memmem(data, len, "export default", 14))
         errf(err, errlen, "%s: a JavaScript ecosystem file, which pgwake does not run; turn "
              "it into JSON first: node -e 'console.log(JSON.stringify(require(process.argv[1]),"
-             " null, 2))' \"$PWD/%s\" > ecosystem.json", d->file, d->file);
+             " null, 2))' \"%s%s\" > ecosystem.json", d->file, d->file[0] == '/' ? "" : "$PWD/",
+             d->file);
     else
         errf(err, errlen, "%s:%d:%d: %s", d->file, je.line, je.column, je.text);
     return NULL;

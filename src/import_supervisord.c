@@ -14,8 +14,7 @@
 #include "errfmt.h"
 #include "import_ini.h"
 
-#define LOGS "pgwake writes each stage's stdout and stderr to its own files in log_dir " \
-             "(log_max_bytes, log_backups in [pgwake])"
+#define LOGS "pgwake keeps each stage's stdout and stderr in its own files in log_dir"
 #define EVENTS "supervisord's event system has no pgwake counterpart; pgwake's alerts " \
                "([alerts]) report dead workers and FATAL stages"
 #define GROUP "pgwake always signals the worker's whole process group"
@@ -112,6 +111,13 @@ static bool prog_fail(Prog *p, const IniOpt *o, const char *fmt, ...)
                 o->key, what);
 }
 
+/* carried: the settings that become pgwake keys, whose expansions are noted. */
+static bool carried(const char *key)
+{
+    return !strcmp(key, "command") || !strcmp(key, "directory") || !strcmp(key, "user") ||
+           !strcmp(key, "environment");
+}
+
 /* lookup_env: ENV_X from the program's environment (when allowed), else
  * from the environment pgwake import runs in, as supervisord's own. */
 static const char *lookup_env(const Prog *p, const char *var, bool prog_env)
@@ -148,8 +154,9 @@ static bool format_one(Prog *p, const IniOpt *o, const char *name, const char *s
         if (!(sval = lookup_env(p, name + 4, prog_env)))
             return prog_fail(p, o, "%%(%s)s cannot be expanded: %s is not set in this "
                              "environment (export it and import again)", name, name + 4);
-        import_note(p->d, &p->st->notes, "%s: %%(%s)s expanded from the environment of "
-                    "`pgwake import`", o->key, name);
+        if (carried(o->key))
+            import_note(p->d, &p->st->notes, "%s: %%(%s)s expanded from the environment of "
+                        "`pgwake import`", o->key, name);
     } else {
         return prog_fail(p, o, "%%(%s)s cannot be expanded (supervisord knows here, "
                          "program_name, group_name, host_node_name, process_num, numprocs, "
@@ -168,7 +175,7 @@ static bool format_one(Prog *p, const IniOpt *o, const char *name, const char *s
                             : asprintf(out, "%0*ld", width, atol(sval));
     if (len < 0)
         return errf(p->err, p->errlen, "out of memory");
-    if (strcmp(name, "process_num") == 0)
+    if (strcmp(name, "process_num") == 0 && carried(o->key))
         import_note(p->d, &p->st->notes, "%s: %%(process_num)%c expanded as %ld: every worker "
                     "of a stage runs the same command (PGWAKE_WORKER_ID tells them apart)",
                     o->key, conv, p->process_num);
@@ -378,8 +385,8 @@ static bool key_numbers(Prog *p, const IniOpt *o, const char *v)
     } else if (strcmp(o->key, "startretries") == 0 && n >= 0) {
         p->st->max_restarts = (int)n + 1;
         import_note(p->d, notes, "startretries = %ld: supervisord gives up after %ld failed "
-                    "starts in a row; pgwake makes the stage FATAL after max_restarts crashes "
-                    "within restart_window (5m by default)", n, n + 1);
+                    "start%s in a row; pgwake makes the stage FATAL after max_restarts crashes "
+                    "within restart_window (5m by default)", n, n + 1, n ? "s" : "");
     } else {
         import_note(p->d, notes, "%s = %s not carried over: pgwake needs a positive number",
                     o->key, v);
@@ -495,8 +502,8 @@ static bool one_program(ImportDoc *d, const Ini *ini, const IniSect *s, const Im
               get_int(&p, "numprocs_start", 0, &p.process_num) &&
               get_bool(&p, "autostart", true, &p.autostart) && parse_environment(&p);
     if (ok && p.numprocs > 1 && (!pn || !strstr(pn->value, "%(process_num)")))
-        ok = errf(err, errlen, "%s:%d: [%s] numprocs: %%(process_num) must be in process_name "
-                  "when numprocs > 1 (supervisord refuses this too)", d->file, s->line, s->name);
+        ok = prog_fail(&p, ini_get(ini, s, "numprocs"), "%%(process_num) must be in "
+                       "process_name when numprocs > 1 (supervisord refuses this too)");
     for (size_t i = 0; ok && i < s->n; i++)
         ok = one_key(&p, &s->opts[i]);
     for (size_t i = 0; ok && i < ini->defaults.n; i++) {
