@@ -405,8 +405,12 @@ static json_t *load(ImportDoc *d, const char *data, size_t len, char *err, size_
              "it into JSON first: node -e 'console.log(JSON.stringify(require(process.argv[1]),"
              " null, 2))' \"%s%s\" > ecosystem.json", d->file, d->file[0] == '/' ? "" : "$PWD/",
              d->file);
-    else
+    else {
+        for (char *c = je.text; *c; c++) /* jansson quotes the input: keep one line */
+            if ((unsigned char)*c < 0x20)
+                *c = ' ';
         errf(err, errlen, "%s:%d:%d: %s", d->file, je.line, je.column, je.text);
+    }
     return NULL;
 }
 

@@ -107,6 +107,9 @@ static bool prog_fail(Prog *p, const IniOpt *o, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    for (char *c = what; *c; c++) /* a multi-line value quoted: the error stays one line */
+        if ((unsigned char)*c < 0x20)
+            *c = ' ';
     return errf(p->err, p->errlen, "%s:%d: [%s] %s: %s", p->d->file, o->line, p->sect->name,
                 o->key, what);
 }
