@@ -328,9 +328,12 @@ static void one_key(App *a, const char *k, json_t *v)
     for (size_t i = 0; i < sizeof command_keys / sizeof command_keys[0]; i++)
         if (strcmp(k, command_keys[i]) == 0)
             return;
-    if (!strcmp(k, "cwd"))
+    if (!strcmp(k, "cwd")) {
         app_string(a, "cwd", v, &a->st->directory);
-    else if (!strcmp(k, "user") || !strcmp(k, "uid"))
+        if (a->st->directory && a->st->directory[0] != '/')
+            import_note(a->d, &a->st->notes, "cwd = %s is relative: pgwake takes it from the "
+                        "folder of this configuration file", a->st->directory);
+    } else if (!strcmp(k, "user") || !strcmp(k, "uid"))
         app_string(a, k, v, &a->st->user);
     else if (!strcmp(k, "env"))
         app_env(a, v);

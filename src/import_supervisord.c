@@ -371,6 +371,14 @@ static bool key_string(Prog *p, const IniOpt *o, const char *v, char **dst)
     return true;
 }
 
+/* relative_note: a relative directory changes meaning in pgwake. */
+static void relative_note(ImportDoc *d, ImportStage *st, const char *was)
+{
+    if (st->directory && st->directory[0] != '/')
+        import_note(d, &st->notes, "directory = %s is relative: pgwake takes it from the folder "
+                    "of this configuration file (it was relative to %s)", st->directory, was);
+}
+
 static bool key_numbers(Prog *p, const IniOpt *o, const char *v)
 {
     long n;
@@ -427,8 +435,8 @@ static bool one_key(Prog *p, const IniOpt *o)
     bool ok = true;
     if (strcmp(o->key, "command") == 0)
         ok = key_command(p, o, v);
-    else if (strcmp(o->key, "directory") == 0)
-        ok = key_string(p, o, v, &p->st->directory);
+    else if (strcmp(o->key, "directory") == 0 && (ok = key_string(p, o, v, &p->st->directory)))
+        relative_note(p->d, p->st, "supervisord's own working directory");
     else if (strcmp(o->key, "user") == 0)
         ok = key_string(p, o, v, &p->st->user);
     else if (!strcmp(o->key, "numprocs") || !strcmp(o->key, "stopwaitsecs") ||
