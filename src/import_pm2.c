@@ -412,7 +412,9 @@ static json_t *load(ImportDoc *d, const char *data, size_t len, char *err, size_
         for (char *c = je.text; *c; c++) /* jansson quotes the input: keep one line */
             if ((unsigned char)*c < 0x20)
                 *c = ' ';
-        errf(err, errlen, "%s:%d:%d: %s", d->file, je.line, je.column, je.text);
+        errf(err, errlen, "%s:%d:%d: %s (pgwake reads strict JSON, without the comments and "
+             "trailing commas PM2 also takes: see pgwake help import)", d->file, je.line,
+             je.column, je.text);
     }
     return NULL;
 }

@@ -75,7 +75,10 @@ static const Command commands[] = {
      "  sections) or a PM2 ecosystem file in JSON (apps): one [stage:x] each, with command,\n"
      "  directory, user, environment, max_workers, stop_timeout, max_restarts, and a ;\n"
      "  comment for every setting not carried over, saying why. FILE - reads stdin.\n"
-     "  Exit 2 with FILE:LINE and what is wrong for input it cannot read.\n"},
+     "  Exit 2 with FILE:LINE and what is wrong for input it cannot read. PM2 files must\n"
+     "  be strict JSON; node turns a JavaScript one (ecosystem.config.js) into that:\n"
+     "    node -e 'console.log(JSON.stringify(require(process.argv[1]), null, 2))' \\\n"
+     "      \"$PWD/ecosystem.config.js\" > ecosystem.json\n"},
 };
 
 static const char general_help[] =
