@@ -171,11 +171,11 @@ static bool format_one(Prog *p, const IniOpt *o, const char *name, const char *s
         return prog_fail(p, o, "%%(%s)%c is badly formatted: %s is not a number", name, conv,
                          name);
     bool left = strchr(spec, '-') != NULL, zero = strchr(spec, '0') == spec && is_num;
-    int width = atoi(spec + strspn(spec, "-+ #0"));
-    if (width > 4096)
-        width = 4096;
-    int len = left || !zero ? asprintf(out, left ? "%-*s" : "%*s", width, sval)
-                            : asprintf(out, "%0*ld", width, atol(sval));
+    long width = strtol(spec + strspn(spec, "-+ #0"), NULL, 10);
+    if (width > 4096) /* Python gives up too ("width too big"), a little later */
+        return prog_fail(p, o, "%%(%s) has a width over 4096", name);
+    int len = left || !zero ? asprintf(out, left ? "%-*s" : "%*s", (int)width, sval)
+                            : asprintf(out, "%0*ld", (int)width, atol(sval));
     if (len < 0)
         return errf(p->err, p->errlen, "out of memory");
     if (strcmp(name, "process_num") == 0 && carried(o->key))
