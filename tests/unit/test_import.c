@@ -150,6 +150,7 @@ static const struct {
     {"supervisord", "bad_no_command.conf"},  {"supervisord", "bad_process_name.conf"},
     {"supervisord", "bad_env_var.conf"},     {"supervisord", "bad_percent.conf"},
     {"supervisord", "bad_nul.conf"},         {"supervisord", "bad_no_program.conf"},
+    {"supervisord", "bad_width.conf"},
     {"pm2", "bad_json.json"},                {"pm2", "bad_no_script.json"},
     {"pm2", "bad_dup_key.json"},             {"pm2", "ecosystem.config.js"},
     {"pm2", "bad_no_apps.json"},             {"pm2", "bad_args.json"},
