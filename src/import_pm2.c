@@ -131,7 +131,13 @@ static bool add_args(App *a, const char *key, char ***argv)
     if (!v || json_is_null(v))
         return true;
     if (json_is_string(v)) {
-        split_args(a->d, json_string_value(v), argv);
+        const char *str = json_string_value(v);
+        split_args(a->d, str, argv);
+        /* PM2 splits such a string with a regular expression that differs
+         * between its versions and keeps quotes in some cases */
+        if (strpbrk(str, " \t\n\"'"))
+                import_note(a->d, &a->st->notes, "%s is a string: split at white space, \"...\" "
+                        "and '...' kept together; check the command (an array is exact)", key);
         return true;
     }
     if (!json_is_array(v))
