@@ -73,6 +73,8 @@ static const char *env_get(const char *name)
     return getenv(name);
 }
 
+/* cmd_import runs `pgwake import KIND FILE`; the configuration goes to stdout
+ * only once the whole input is taken, so a refusal leaves stdout empty. */
 int cmd_import(const CliOpts *o)
 {
     char err[1024], here[PATH_MAX], host[256] = "";
@@ -97,10 +99,22 @@ int cmd_import(const CliOpts *o)
                              : import_pm2(&d, data, len, err, sizeof err);
     free(data);
     int rc = EXIT_OK;
-    if (!ok || !import_emit(&d, stdout, err, sizeof err)) {
+    char *out = NULL;
+    size_t outlen = 0;
+    FILE *mem = ok ? open_memstream(&out, &outlen) : NULL;
+    if (ok && !mem)
+        ok = snprintf(err, sizeof err, "out of memory") < 0;
+    if (mem) {
+        ok = import_emit(&d, mem, err, sizeof err);
+        fclose(mem);
+    }
+    if (!ok) {
         fprintf(stderr, "pgwake import: %s\n", err);
         rc = EXIT_USAGE;
+    } else {
+        fwrite(out, 1, outlen, stdout);
     }
+    free(out);
     import_doc_free(&d);
     if (rc == EXIT_OK && (fflush(stdout) != 0 || ferror(stdout))) {
         fprintf(stderr, "pgwake import: unable to write the configuration: %s\n",

@@ -14,6 +14,8 @@
  * the importer is a one-shot command, and one flag tested at the end keeps
  * the parsers readable. */
 
+/* import_doc_init empties d for an import of kind from file (both kept by
+ * reference: they outlive the doc). */
 void import_doc_init(ImportDoc *d, const char *kind, const char *file)
 {
     memset(d, 0, sizeof *d);

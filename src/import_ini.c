@@ -239,6 +239,7 @@ static void sect_free(IniSect *s)
     free(s->name);
 }
 
+/* ini_free frees every section, also of a half-read file. */
 void ini_free(Ini *ini)
 {
     for (size_t i = 0; i < ini->n; i++)

@@ -102,5 +102,12 @@ grep -q 'bad_quote.conf:2: \[program:x\] command: no closing quotation' "$T/err"
 [ "$rc" = 2 ] && grep -q "unable to open $T/none.conf: No such file" "$T/err" || fail "missing file: exit $rc"
 "$PGWAKE" import systemd "$T/none.conf" 2>"$T/err"; rc=$?
 [ "$rc" = 2 ] || fail "unknown kind: exit $rc"
+note "a command no configuration line can hold: exit 2, nothing on stdout"
+{ printf '[program:a]\ncommand=/bin/true\n[program:b]\ncommand=/bin/echo '; head -c 300 /dev/zero | tr '\0' x; echo; } >"$T/long.conf"
+"$PGWAKE" import supervisord "$T/long.conf" >"$T/out" 2>"$T/err"; rc=$?
+[ "$rc" = 2 ] && [ ! -s "$T/out" ] && grep -q 'long.conf: \[program:b\]: an argument of the command is too long' "$T/err" \
+    || fail "long argument: exit $rc: $(cat "$T/err")"
+"$PGWAKE" import supervisord "$DATA/django_celery.conf" >/dev/full 2>"$T/err"; rc=$?
+[ "$rc" = 1 ] && grep -q 'unable to write the configuration' "$T/err" || fail "full disk: exit $rc"
 "$PGWAKE" help import | grep -q 'pgwake import supervisord|pm2 FILE' || fail "no help text"
 echo ok
