@@ -291,6 +291,9 @@ void report_metrics(Daemon *d, struct evbuffer *out)
     evbuffer_add_printf(out, "pgwake_database_up %d\n", d->db_up ? 1 : 0);
     family(out, "pgwake_database_reconnects_total", "counter", "Database connections lost and made again");
     evbuffer_add_printf(out, "pgwake_database_reconnects_total %lu\n", db_reconnects(d->db));
+    family(out, "pgwake_database_maintenance_up", "gauge",
+           "1 while the maintenance connection (releases, verdicts, maintenance) is usable");
+    evbuffer_add_printf(out, "pgwake_database_maintenance_up %d\n", db_ready(d->mdb) ? 1 : 0);
     family(out, "pgwake_database_oldest_request_seconds", "gauge",
            "Age of the oldest database request not answered yet (either connection)");
     int64_t oldest = db_oldest_ms(d->db) > db_oldest_ms(d->mdb) ? db_oldest_ms(d->db) : db_oldest_ms(d->mdb);
