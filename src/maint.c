@@ -19,6 +19,7 @@
 #define REMOTE_RECHECK_MS 1000 /* a new remote worker: look again this soon */
 #define MIN_RETRY_MS 100       /* a deadline already past (row busy): not sooner */
 #define MAX_SLEEP_MS 3600000   /* re-read at least hourly while deadlines exist */
+#define KEPT_TAILS 4            /* last lines of workers freed before their alert went out */
 #define LOCAL_BATCH_MS 100     /* the local timer waits this past the earliest deadline, so
                                   deadlines close together share one query */
 
@@ -30,6 +31,11 @@ struct Maint {
     bool up : 1;              /* the maintenance connection is usable */
     int expire_failures;      /* in a row: the retry backs off */
     char holder_info[300];    /* who holds the lock when we do not ("" = unknown or us) */
+    struct {
+        char id[128];
+        char tail[TAIL_LINES * TAIL_LINE_MAX];
+    } kept[KEPT_TAILS];       /* a ring: maint_alert_dead of a worker about to be freed */
+    int kept_next;
     struct event poll_ev;     /* not holder: try the lock every maintenance_poll */
     struct event expire_ev;   /* holder: the next deadline expire_leases returned */
     struct event local_ev;    /* the earliest heartbeat deadline of a local worker */
@@ -58,6 +64,9 @@ static void alert_rows(Maint *m, PGresult *res)
         tail[0] = '\0';
         if (w)
             tail_join(&w->outbuf.tail, "\n", tail, sizeof tail);
+        for (int k = 0; !w && k < KEPT_TAILS; k++)
+            if (strcmp(m->kept[k].id, id) == 0)
+                snprintf(tail, sizeof tail, "%s", m->kept[k].tail);
         DeadWorker dw = {
             .id = id, .stage = PQgetvalue(res, i, 1), .host = PQgetvalue(res, i, 2),
             .last_seen_s = atof(PQgetvalue(res, i, 4)),
@@ -91,12 +100,18 @@ static void claim_and_alert(Maint *m, const char *ids_sql, int n, const char *co
         log_error("out of memory queueing a dead-worker alert");
 }
 
-/* maint_alert_dead alerts the death of one worker (once, whoever claims it
- * first): a hung worker stopped before its verdict, once its release is done. */
-void maint_alert_dead(Maint *m, const char *id)
+/* maint_alert_dead alerts the death of a local worker (once, whoever claims
+ * it first); one already reaped (a hung worker stopped before its verdict,
+ * alerted once its release is done) leaves its last lines here for the alert. */
+void maint_alert_dead(Maint *m, const Worker *w)
 {
+    if (w->state == WK_EXITED) {
+        int k = m->kept_next++ % KEPT_TAILS;
+        snprintf(m->kept[k].id, sizeof m->kept[k].id, "%s", w->id);
+        tail_join(&w->outbuf.tail, "\n", m->kept[k].tail, sizeof m->kept[k].tail);
+    }
     char lit[200];
-    snprintf(lit, sizeof lit, "{\"%s\"}", id);
+    snprintf(lit, sizeof lit, "{\"%s\"}", w->id);
     const char *p[] = {lit};
     claim_and_alert(m, "$1::text[]", 1, p);
 }
@@ -138,7 +153,7 @@ static void local_cb(void *arg, PGresult *res)
         if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
             wlog_warn(w, "missed its heartbeat deadline: declared dead, leases released");
             worker_declared_dead(w);
-            maint_alert_dead(m, w->id);
+            maint_alert_dead(m, w);
         } else if (!PQgetisnull(res, 0, 1)) {
             w->hb_deadline_ms = mono_ms() + (int64_t)(atof(PQgetvalue(res, 0, 1)) * 1000.0) + 1;
         } else {

@@ -15,7 +15,7 @@ void maint_conn_up(Maint *m);
 void maint_conn_down(Maint *m);
 void maint_on_ready(Maint *m);
 void maint_on_down(Maint *m);
-void maint_alert_dead(Maint *m, const char *id);
+void maint_alert_dead(Maint *m, const struct Worker *w);
 const char *maint_holder_info(const Maint *m);
 void maint_worker_started(Maint *m, struct Worker *w);
 void maint_rearm_local(Maint *m);

@@ -106,7 +106,7 @@ static void finished_cb(void *arg, PGresult *res)
             stage_crash_settled(s, counted, w->reason);
     }
     if (w->hung)
-        maint_alert_dead(s->d->maint, w->id);
+        maint_alert_dead(s->d->maint, w);
     worker_free(w);
 }
 

@@ -5,14 +5,22 @@
 # release. The daemon finds it past its heartbeat deadline, stops it without
 # waiting for the verdict, and the task is done exactly once (by another
 # worker) with its follow-ups enqueued exactly once; meanwhile another stage
-# keeps working.
+# keeps working; one "Dead Workers Detected" mail lists it.
 . "$ROOT/tests/lib/itest.sh"
+start_smtp_sink
 
 write_conf pgwake.conf <<EOF2
 [pgwake]
 host = stoptx-1
 log_dir = $T/logs
 recount_interval = 0
+
+[alerts]
+email_to = ops@example.com
+smtp_url = smtp://127.0.0.1:$SMTP_PORT
+email_from = pgwake@example.com
+batch_window = 1s
+min_interval = 1s
 
 [stage:alpha]
 command = $TESTWORKER
@@ -53,6 +61,10 @@ oks=$(awk -v id="$id" '$1 == "complete" && $2 == id && $4 == "ok"' "$TESTWORKER_
     || fail "follow-ups: $(q "SELECT count(*) FROM pgwake.tasks WHERE stage = 'gamma'")"
 wait_sql "SELECT state = 'dead' AND reason = 'heartbeat timeout' FROM pgwake.workers WHERE id = '$wid'" 10 \
     || fail "worker row: $(q "SELECT state, reason FROM pgwake.workers WHERE id = '$wid'")"
+wait_for "[ \$(mail_count '$wid') -ge 1 ]" 10 || fail "no alert mail for $wid"
+sleep 1
+[ "$(mail_count "$wid")" = 1 ] || fail "$(mail_count "$wid") mails list $wid"
+[ "$(mail_count 'Subject: Dead Workers Detected (1)')" = 1 ] || fail "subject missing"
 stop_daemon
 [ "$RC" = 0 ] || fail "daemon exit code $RC"
 echo ok
