@@ -150,13 +150,13 @@ static void hostlock_cb(void *arg, PGresult *res)
         return;
     if (PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
         return;
+    /* Any role may take an advisory lock: name the holder, squatter or daemon. */
+    char who[300];
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        snprintf(who, sizeof who, "unable to tell: %s", PQresultErrorMessage(res));
+    else
+        lockinfo_describe(res, 0, 1, who, sizeof who);
     if (!d->ready) {
-        /* Any role may take an advisory lock: name the holder, squatter or daemon. */
-        char who[300];
-        if (PQresultStatus(res) != PGRES_TUPLES_OK)
-            snprintf(who, sizeof who, "unable to tell: %s", PQresultErrorMessage(res));
-        else
-            lockinfo_describe(res, 0, 1, who, sizeof who);
         log_error("host %s is served by a live daemon; give this one a distinct host "
                   "(its lock is held by %s)", d->cfg->host, who);
         daemon_abort(d, EXIT_RUNTIME);
@@ -164,8 +164,8 @@ static void hostlock_cb(void *arg, PGresult *res)
     }
     /* After a reconnect the server may not have noticed our old session is
      * gone yet: keep the workers, try again with backoff. */
-    log_warn("host lock of %s still held (our previous session not gone yet?): reconnecting",
-             d->cfg->host);
+    log_warn("host lock of %s still held by %s (our previous session not gone yet?): reconnecting",
+             d->cfg->host, who);
     db_reconnect(d->db, "host lock still held");
 }
 
