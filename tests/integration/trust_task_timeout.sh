@@ -1,0 +1,62 @@
+#!/bin/sh
+# trust_task_timeout: a worker whose main loop is stuck while its heartbeat
+# thread goes on (testworker sleep_ms) is cut off at task_timeout: declared
+# dead ('task timeout'), killed, the task released with the attempt counted,
+# and after max_attempts the task is dead with last_error saying so. A task
+# under the limit on the same stage completes. The alert names the reason.
+. "$ROOT/tests/lib/itest.sh"
+start_smtp_sink
+
+write_conf pgwake.conf <<EOF2
+[pgwake]
+host = tt-1
+log_dir = $T/logs
+recount_interval = 0
+
+[alerts]
+email_to = ops@example.com
+smtp_url = smtp://127.0.0.1:$SMTP_PORT
+email_from = pgwake@example.com
+batch_window = 1s
+min_interval = 1s
+
+[stage:slow]
+command = $TESTWORKER
+max_workers = 2
+heartbeat_interval = 300ms
+heartbeat_timeout = 5s
+lease = 30s
+task_timeout = 2s
+kill_timeout = 1s
+restart_delay = 100ms
+EOF2
+
+start_ready pgwake.conf
+stuck=$(q "SELECT pgwake.enqueue('slow', '{\"sleep_ms\": 600000}', max_attempts => 2)")
+t0=$(date +%s)
+wait_for "grep -q '^claim $stuck ' '$TESTWORKER_LOG'" 10 || fail "task not claimed"
+pid1=$(grep "^claim $stuck " "$TESTWORKER_LOG" | head -1 | awk '{print $6}')
+wid1=$(grep "^claim $stuck " "$TESTWORKER_LOG" | head -1 | awk '{print $5}')
+note "worker $wid1 (pid $pid1) is stuck in task $stuck, heartbeating"
+wait_sql "SELECT state = 'dead' FROM pgwake.workers WHERE id = '$wid1'" 20 || fail "stuck worker not cut off"
+note "cut off after $(( $(date +%s) - t0 )) s (task_timeout 2 s)"
+[ "$(q "SELECT reason FROM pgwake.workers WHERE id = '$wid1'")" = "task timeout" ] \
+    || fail "reason: $(q "SELECT reason FROM pgwake.workers WHERE id = '$wid1'")"
+wait_for "! kill -0 $pid1" 10 || fail "stuck worker $pid1 not killed"
+# Meanwhile a quick task of the same stage is done.
+quick=$(q "SELECT pgwake.enqueue('slow', '{\"sleep_ms\": 100}')")
+wait_sql "SELECT status = 'done' FROM pgwake.tasks WHERE id = $quick" 20 || fail "quick task not done"
+wait_sql "SELECT status = 'dead' FROM pgwake.tasks WHERE id = $stuck" 30 || fail "stuck task not dead: $(q "SELECT status || ' ' || attempts FROM pgwake.tasks WHERE id = $stuck")"
+note "dead after $(( $(date +%s) - t0 )) s"
+got=$(q "SELECT attempts || ' ' || releases || ' ' || (last_error LIKE '%task timeout%') FROM pgwake.tasks WHERE id = $stuck")
+[ "$got" = "2 2 true" ] || fail "attempts releases timeout-error: $got ($(q "SELECT last_error FROM pgwake.tasks WHERE id = $stuck"))"
+[ "$(grep -c "^claim $stuck " "$TESTWORKER_LOG")" = 2 ] || fail "claimed $(grep -c "^claim $stuck " "$TESTWORKER_LOG") times"
+grep -q "^complete $stuck " "$TESTWORKER_LOG" && fail "the cut-off task was completed"
+wait_for "[ \$(mail_count '$wid1') -ge 1 ]" 10 || fail "no alert mail for $wid1"
+[ "$(mail_count 'task timeout')" -ge 1 ] || fail "the alert does not say task timeout"
+# No stuck process left behind.
+wait_for "[ \$(q \"SELECT count(*) FROM pgwake.workers WHERE stage = 'slow' AND state = 'dead' AND reason = 'task timeout'\") = 2 ]" 5 \
+    || fail "expected two task-timeout deaths"
+stop_daemon
+[ "$RC" = 0 ] || fail "daemon exit code $RC"
+echo ok
