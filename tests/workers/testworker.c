@@ -68,6 +68,8 @@ static void tlog(const TestWorker *tw, const char *fmt, ...)
         fprintf(stderr, "testworker: unable to write the log: %s\n", strerror(errno));
 }
 
+static char *volatile hog_keep; /* the "alloc_mb" memory, held for the process's life */
+
 static void sleep_ms(long long ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
@@ -147,6 +149,7 @@ static const char *handle(pgwake_worker *w, pgwake_task *t, bool *retry, void *a
         char *hog = malloc(n);
         if (hog)
             memset(hog, 1, n); /* touched, so resident; freed with the process */
+        hog_keep = hog;        /* escapes: the compiler may not drop the allocation */
     }
     json_t *ms = json_object_get(p, "sleep_ms");
     if (json_is_integer(ms))
