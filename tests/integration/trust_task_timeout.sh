@@ -4,6 +4,8 @@
 # dead ('task timeout'), killed, the task released with the attempt counted,
 # and after max_attempts the task is dead with last_error saying so. A task
 # under the limit on the same stage completes. The alert names the reason.
+# Twice: as the maintenance holder (expire_leases), then with maintenance held
+# elsewhere, by the daemon's own check of its workers (expire_worker).
 . "$ROOT/tests/lib/itest.sh"
 start_smtp_sink
 
@@ -57,6 +59,28 @@ wait_for "[ \$(mail_count '$wid1') -ge 1 ]" 10 || fail "no alert mail for $wid1"
 # No stuck process left behind.
 wait_for "[ \$(q \"SELECT count(*) FROM pgwake.workers WHERE stage = 'slow' AND state = 'dead' AND reason = 'task timeout'\") = 2 ]" 5 \
     || fail "expected two task-timeout deaths"
+stop_daemon
+[ "$RC" = 0 ] || fail "daemon exit code $RC"
+
+note "maintenance held by another session: the daemon's own deadline check"
+key=$(sed -n 's/^#define MAINT_LOCK_KEY "\([0-9]*\)".*/\1/p' "$ROOT/src/maint.c")
+[ -n "$key" ] || fail "no MAINT_LOCK_KEY in src/maint.c"
+psql -X -qAt -d "$TEST_DSN" -c "SELECT pg_advisory_lock($key)" -c "SELECT pg_sleep(300)" >/dev/null 2>&1 &
+DAEMON_PIDS="$DAEMON_PIDS $!"
+wait_sql "SELECT count(*) = 1 FROM pg_locks WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = $key AND granted" 10 \
+    || fail "the maintenance lock is not held"
+: >"$T/daemon.log"
+start_ready pgwake.conf
+grep -q 'maintenance: this daemon holds it' "$T/daemon.log" && fail "the daemon took maintenance"
+stuck2=$(q "SELECT pgwake.enqueue('slow', '{\"sleep_ms\": 600000}', max_attempts => 1)")
+wait_for "grep -q '^claim $stuck2 ' '$TESTWORKER_LOG'" 10 || fail "task not claimed"
+t0=$(date +%s)
+wait_sql "SELECT status = 'dead' FROM pgwake.tasks WHERE id = $stuck2" 30 || fail "stuck task not cut off by the daemon"
+note "cut off and dead after $(( $(date +%s) - t0 )) s (task_timeout 2 s, checked by heartbeat_timeout 5 s)"
+wid2=$(grep "^claim $stuck2 " "$TESTWORKER_LOG" | head -1 | awk '{print $5}')
+pid2=$(grep "^claim $stuck2 " "$TESTWORKER_LOG" | head -1 | awk '{print $6}')
+[ "$(q "SELECT reason FROM pgwake.workers WHERE id = '$wid2'")" = "task timeout" ] || fail "reason for $wid2"
+wait_for "! kill -0 $pid2" 10 || fail "stuck worker $pid2 not killed"
 stop_daemon
 [ "$RC" = 0 ] || fail "daemon exit code $RC"
 echo ok
