@@ -69,16 +69,24 @@ q "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1
 q "CREATE ROLE ${role}_owner LOGIN" || fail "create owner role"
 q "CREATE DATABASE $db OWNER ${role}_owner" || fail "create database"
 q "ALTER ROLE pgwake_worker RENAME TO pgwake_worker_$$" || fail "rename"
-restore() {
-    q "ALTER ROLE pgwake_worker_$$ RENAME TO pgwake_worker" >/dev/null 2>&1
-    q "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
-    q "DROP ROLE IF EXISTS ${role}_owner" >/dev/null 2>&1
-    drop_role
-}
 "$PGWAKE" migrate -d "$TEST_DSN dbname=$db user=${role}_owner" >"$T/migrate.out" 2>&1
 rc=$?
-restore
+q "ALTER ROLE pgwake_worker_$$ RENAME TO pgwake_worker" || fail "rename back"
 note "migrate as ${role}_owner (exit $rc): $(cat "$T/migrate.out")"
 [ "$rc" = 0 ] || fail "migrate failed"
 [ "$(grep -c 'CREATE ROLE pgwake_worker NOLOGIN' "$T/migrate.out")" = 1 ] || fail "the CREATE ROLE to run is not said once"
+# Once the role exists, the next migrate grants it, silently.
+ODSN="$TEST_DSN dbname=$db user=${role}_owner"
+"$PGWAKE" migrate -d "$ODSN" >"$T/migrate2.out" 2>&1 || fail "second migrate: $(cat "$T/migrate2.out")"
+note "migrate again: $(cat "$T/migrate2.out")"
+grep -q 'CREATE ROLE' "$T/migrate2.out" && fail "still asks for the role"
+[ "$(psql -X -qAt -d "$ODSN" -c "SELECT has_function_privilege('pgwake_worker', 'pgwake.claim(text,text,interval,int)', 'EXECUTE')")" = t ] \
+    || fail "pgwake_worker not granted the worker API by the second migrate"
+# The owner (no superuser) still inserts runs and tasks directly.
+psql -X -qAt -v ON_ERROR_STOP=1 -d "$ODSN" -c "INSERT INTO pgwake.runs (stage) VALUES ('a')" \
+    -c "INSERT INTO pgwake.tasks (stage) VALUES ('a')" >/dev/null || fail "the owner cannot insert"
+[ "$(psql -X -qAt -d "$ODSN" -c "SELECT count(*) FROM pgwake.tasks")" = 2 ] || fail "owner's inserts"
+q "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
+q "DROP ROLE IF EXISTS ${role}_owner" >/dev/null 2>&1
+drop_role
 echo ok
