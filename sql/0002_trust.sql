@@ -58,14 +58,20 @@ COMMENT ON FUNCTION pgwake.server_epoch IS
 
 -- ---------------------------------------------------------------- tokens, task_timeout
 
+-- No SET search_path here, unlike every other function: claim calls it per
+-- row, and a function-level SET makes PostgreSQL re-plan claim's statements
+-- on every call (measured: +0.1 ms per claim). Every name is qualified instead.
 CREATE FUNCTION pgwake.new_lease_token() RETURNS bigint
-LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    h text := pg_catalog.replace(pg_catalog.gen_random_uuid()::pg_catalog.text, '-', '');
+BEGIN
     -- 63 random bits of a version-4 UUID (the strong RNG): hex digit 1 less its
     -- top bit, and digits 18..32 (after the version and variant digits).
-    SELECT ((('x' || pg_catalog.substr(h, 1, 1) || pg_catalog.substr(h, 18, 15))::bit(64)::bigint)
-            & 9223372036854775807)
-      FROM (SELECT pg_catalog.replace(pg_catalog.gen_random_uuid()::text, '-', '') AS h) u
-$$;
+    RETURN ('x' OPERATOR(pg_catalog.||) pg_catalog.substr(h, 1, 1)
+                OPERATOR(pg_catalog.||) pg_catalog.substr(h, 18, 15))::pg_catalog.bit(64)::pg_catalog.int8
+           OPERATOR(pg_catalog.&) 9223372036854775807;
+END $$;
 COMMENT ON FUNCTION pgwake.new_lease_token IS 'a random, unguessable 63-bit lease token';
 
 CREATE FUNCTION pgwake.set_task_timeout(worker_id text, task_timeout interval) RETURNS text
