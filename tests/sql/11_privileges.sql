@@ -33,6 +33,11 @@ SELECT p.proname AS definer_without_worker_grant FROM pg_proc p
 SELECT count(*) FILTER (WHERE p.prosecdef AND NOT p.proconfig @> '{"search_path=pg_catalog, pg_temp"}')
            AS definer_unpinned
   FROM pg_proc p WHERE p.pronamespace = 'pgwake'::regnamespace;
+-- Every other function pins it too, but for one that claim calls per row.
+SELECT p.proname AS unpinned FROM pg_proc p
+ WHERE p.pronamespace = 'pgwake'::regnamespace
+   AND NOT COALESCE(p.proconfig @> '{"search_path=pg_catalog, pg_temp"}', false)
+ ORDER BY 1;
 SELECT c.relname, c.relkind,
        has_table_privilege('pgwake_worker', c.oid, 'SELECT') AS worker_select,
        has_table_privilege('pgwake_worker', c.oid, 'INSERT,UPDATE,DELETE,TRUNCATE') AS worker_write,
