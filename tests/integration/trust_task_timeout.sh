@@ -9,7 +9,8 @@
 . "$ROOT/tests/lib/itest.sh"
 start_smtp_sink
 
-write_conf pgwake.conf <<EOF2
+conf() {  # conf TASK_TIMEOUT: (re)writes the configuration
+    write_conf pgwake.conf <<EOF2
 [pgwake]
 host = tt-1
 log_dir = $T/logs
@@ -28,10 +29,12 @@ max_workers = 2
 heartbeat_interval = 300ms
 heartbeat_timeout = 5s
 lease = 30s
-task_timeout = 2s
+task_timeout = $1
 kill_timeout = 1s
 restart_delay = 100ms
 EOF2
+}
+conf 2s
 
 start_ready pgwake.conf
 stuck=$(q "SELECT pgwake.enqueue('slow', '{\"sleep_ms\": 600000}', max_attempts => 2)")
@@ -56,9 +59,18 @@ got=$(q "SELECT attempts || ' ' || releases || ' ' || (last_error LIKE '%task ti
 grep -q "^complete $stuck " "$TESTWORKER_LOG" && fail "the cut-off task was completed"
 wait_for "[ \$(mail_count '$wid1') -ge 1 ]" 10 || fail "no alert mail for $wid1"
 [ "$(mail_count 'task timeout')" -ge 1 ] || fail "the alert does not say task timeout"
-# No stuck process left behind.
 wait_for "[ \$(q \"SELECT count(*) FROM pgwake.workers WHERE stage = 'slow' AND state = 'dead' AND reason = 'task timeout'\") = 2 ]" 5 \
     || fail "expected two task-timeout deaths"
+# A reload applies task_timeout live: the running workers take it, unrestarted.
+before=$(q "SELECT string_agg(id, ' ' ORDER BY id) FROM pgwake.workers WHERE stage = 'slow' AND state IN ('starting', 'alive')")
+[ -n "$before" ] || fail "no live worker to reload"
+conf 1h
+kill -HUP "$DAEMON_PID"
+wait_sql "SELECT bool_and(task_timeout = '1 hour') FROM pgwake.workers WHERE stage = 'slow' AND state IN ('starting', 'alive')" 10 \
+    || fail "the reload did not reach the live workers: $(q "SELECT string_agg(id || '=' || COALESCE(task_timeout::text, 'none'), ' ') FROM pgwake.workers WHERE state IN ('starting', 'alive')")"
+after=$(q "SELECT string_agg(id, ' ' ORDER BY id) FROM pgwake.workers WHERE stage = 'slow' AND state IN ('starting', 'alive')")
+[ "$before" = "$after" ] || fail "the reload restarted workers: $before -> $after"
+note "reload: live workers $after now have task_timeout 1h"
 stop_daemon
 [ "$RC" = 0 ] || fail "daemon exit code $RC"
 
@@ -70,6 +82,7 @@ DAEMON_PIDS="$DAEMON_PIDS $!"
 wait_sql "SELECT count(*) = 1 FROM pg_locks WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = $key AND granted" 10 \
     || fail "the maintenance lock is not held"
 : >"$T/daemon.log"
+conf 2s
 start_ready pgwake.conf
 grep -q 'maintenance: this daemon holds it' "$T/daemon.log" && fail "the daemon took maintenance"
 stuck2=$(q "SELECT pgwake.enqueue('slow', '{\"sleep_ms\": 600000}', max_attempts => 1)")
