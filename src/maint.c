@@ -151,7 +151,7 @@ static void local_cb(void *arg, PGresult *res)
     }
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
         if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
-            wlog_warn(w, "missed its heartbeat deadline: declared dead, leases released");
+            wlog_warn(w, "past its heartbeat or task_timeout deadline: declared dead, leases released");
             worker_declared_dead(w);
             maint_alert_dead(m, w);
         } else if (!PQgetisnull(res, 0, 1)) {

@@ -126,6 +126,18 @@ static void queue_finish(Worker *w, bool exit_ok)
         if (db_query_persist(d->mdb, label, "SELECT NULL, NULL FROM pgwake.worker_exited($1)", 1, p,
                              finished_cb, w))
             return;
+    } else if (w->hung) {
+        /* Its session is gone with it: the verdict it was stopped for can be
+         * recorded now, by expire_worker itself (heartbeat or task timeout,
+         * whichever passed); release_worker (after it: LATERAL on its row)
+         * takes back anything still held should the verdict not be due. */
+        const char *p[] = {w->id, w->reason};
+        snprintf(label, sizeof label, "record the verdict of worker %s", w->id);
+        if (db_query_persist(d->mdb, label,
+                             "SELECT r.requeued, r.dead FROM pgwake.expire_worker($1) e, LATERAL"
+                             " (SELECT * FROM pgwake.release_worker($1, $2, false)"
+                             "   WHERE e.dead IS NOT NULL) r", 2, p, finished_cb, w))
+            return;
     } else {
         const char *p[] = {w->id, w->reason, w->stop_by_us ? "true" : "false"};
         snprintf(label, sizeof label, "release worker %s", w->id);
@@ -340,16 +352,18 @@ Worker *worker_create(Stage *s)
     w->state = WK_REGISTERING;
     w->state_ms = mono_ms();
     evtimer_assign(&w->timer, s->d->base, timer_cb, w);
-    char hb[32], total[16];
+    char hb[32], total[16], tt[32];
     snprintf(hb, sizeof hb, "%lld milliseconds", (long long)s->conf->heartbeat_timeout_ms);
     snprintf(total, sizeof total, "%d", s->conf->max_workers_total);
-    const char *p[] = {s->name, s->d->cfg->host, hb, s->conf->max_workers_total ? total : NULL};
+    snprintf(tt, sizeof tt, "%lld milliseconds", (long long)s->conf->task_timeout_ms);
+    const char *p[] = {s->name, s->d->cfg->host, hb, s->conf->max_workers_total ? total : NULL, tt};
     /* Counted before anything else runs: the next hint must see it starting. */
     s->count[WK_REGISTERING]++;
     w->next = s->workers;
     s->workers = w;
     if (!db_query(s->d->db,
-                  "SELECT pgwake.register_worker($1, $2, NULL, $3::interval, $4::int)", 4, p, 0,
+                  "SELECT pgwake.set_task_timeout(pgwake.register_worker($1, $2, NULL,"
+                  " $3::interval, $4::int), $5::interval)", 5, p, 0,
                   register_cb, w)) {
         s->workers = w->next;
         s->count[WK_REGISTERING]--;
@@ -553,14 +567,14 @@ void worker_declared_dead(Worker *w)
  * but the verdict's statement waits on a lock (a worker stopped inside its
  * own transaction holds its task row: the release would wait for the worker,
  * the worker for the release). The daemon knows its own child: it stops it
- * now; its session ends with it, and the release after the reap records the
- * verdict (reason heartbeat timeout, the attempt counted, alerted). */
+ * now; its session ends with it, and after the reap expire_worker records the
+ * verdict (its reason, the attempt counted; alerted). */
 void worker_hung(Worker *w)
 {
     if (w->state == WK_EXITED || w->state == WK_REGISTERING || w->declared_dead)
         return;
-    wlog_warn(w, "past its heartbeat deadline and its rows are locked: terminating it now, "
-                 "the verdict follows its exit");
+    wlog_warn(w, "past its heartbeat or task_timeout deadline and its rows are locked: "
+                 "terminating it now, the verdict follows its exit");
     w->declared_dead = w->hung = true;
     snprintf(w->reason, sizeof w->reason, "heartbeat timeout");
     terminate(w);
