@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn_opts.h"
 #include "log.h"
 
 #define RECONNECT_MIN_MS 100
@@ -43,6 +44,7 @@ struct DbConn {
     PGresult *last;         /* last result of the in-flight query */
     char last_error[256];
     unsigned long reconnects;
+    unsigned host_turn;     /* first host of a multi-host DSN for the next attempt */
 };
 
 static void sock_cb(evutil_socket_t fd, short what, void *arg);
@@ -106,6 +108,7 @@ static void lose(DbConn *db, const char *why)
     db->inflight = NULL;
     db->state = DB_DOWN;
     db->gate_open = false;
+    db->host_turn++; /* a host that failed or hung: start the next attempt after it */
     if (was_up)
         log_warn("database connection lost: %s (reconnecting)", db->last_error);
     /* Fail what cannot be re-sent; callbacks may queue more, so detach first. */
@@ -174,10 +177,10 @@ static void connect_poll(DbConn *db)
 
 static void start_connect(DbConn *db)
 {
-    const char *keys[] = {"dbname", "fallback_application_name", "keepalives", "keepalives_idle",
-                          "keepalives_interval", "keepalives_count", "tcp_user_timeout", NULL};
-    const char *vals[] = {db->dsn, "pgwake", "1", "10", "5", "3", "30000", NULL};
-    db->conn = PQconnectStartParams(keys, vals, 1);
+    ConnOpts co;
+    conn_opts_build(&co, db->dsn, db->host_turn);
+    db->conn = PQconnectStartParams(co.keys, co.vals, co.expand);
+    conn_opts_free(&co);
     if (!db->conn || PQstatus(db->conn) == CONNECTION_BAD) {
         set_error(db, db->conn ? PQerrorMessage(db->conn) : "out of memory");
         log_warn("unable to connect to the database: %s (retrying in %d ms)", db->last_error,
@@ -270,6 +273,12 @@ static void pump(DbConn *db)
         if (PQisBusy(db->conn))
             return;
         PGresult *r = PQgetResult(db->conn);
+        if (r && conn_opts_must_reconnect(PQresultErrorField(r, PG_DIAG_SQLSTATE))) {
+            PQclear(db->last);
+            db->last = r;
+            lose(db, PQresultErrorMessage(r)); /* DBQ_RETRY queries go to the next server */
+            return;
+        }
         if (r) {
             PQclear(db->last);
             db->last = r;
