@@ -18,6 +18,7 @@
 #include "http.h"
 #include "log.h"
 #include "migrate.h"
+#include "pooler.h"
 #include "reload.h"
 #include "sdnotify.h"
 #include "spawn.h"
@@ -120,11 +121,21 @@ static void check_cb(void *arg, PGresult *res)
         return;
     }
     int pid = atoi(PQgetvalue(res, 0, 0)), version = atoi(PQgetvalue(res, 0, 1));
-    if (pid != PQbackendPID(db_pgconn(d->db))) {
-        log_error("the database connection goes through a proxy (backend pid %d, reported %d): "
-                  "LISTEN needs a direct connection; point dsn at PostgreSQL itself",
-                  pid, PQbackendPID(db_pgconn(d->db)));
+    char why[256];
+    PoolVerdict pv = pid == PQbackendPID(db_pgconn(d->db))
+                         ? POOL_SESSION
+                         : pooler_probe(db_pgconn(d->db), d->dsn, why, sizeof why);
+    if (pv == POOL_SHARED) {
+        log_error("the database connection goes through a pooler in transaction or statement "
+                  "pool mode (%s): the daemon needs a session of its own for LISTEN and its "
+                  "advisory locks; point dsn at PostgreSQL itself or at a pool with "
+                  "pool_mode = session (workers may use a transaction pool through worker_dsn)",
+                  why);
         daemon_abort(d, EXIT_RUNTIME);
+    } else if (pv == POOL_UNKNOWN) {
+        log_warn("the database connection goes through a proxy and its pool mode could not be "
+                 "checked: %s (reconnecting)", why);
+        db_reconnect(d->db, "pool mode unknown");
     } else if (version < migrate_latest()) {
         log_error("schema pgwake is at version %d, this pgwake needs %d: run `pgwake migrate`",
                   version, migrate_latest());
