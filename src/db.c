@@ -170,6 +170,8 @@ static void connect_poll(DbConn *db)
     arm(db, EV_READ | EV_PERSIST);
     log_info("connected to the database (server %d, backend pid %d)", PQserverVersion(db->conn),
              PQbackendPID(db->conn));
+    if (!db_query(db, CONN_OPTS_SERVER_SQL, 0, NULL, DBQ_SETUP, NULL, NULL))
+        fatal("out of memory queueing the session's TCP settings");
     if (db->hooks.on_up)
         db->hooks.on_up(db->hooks.arg);
     pump(db);
