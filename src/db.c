@@ -276,9 +276,12 @@ static void pump(DbConn *db)
             return;
         PGresult *r = PQgetResult(db->conn);
         if (r && conn_opts_must_reconnect(PQresultErrorField(r, PG_DIAG_SQLSTATE))) {
-            PQclear(db->last);
-            db->last = r;
-            lose(db, PQresultErrorMessage(r)); /* DBQ_RETRY queries go to the next server */
+            char why[300];
+            snprintf(why, sizeof why, "%s (SQLSTATE %s)",
+                     PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY),
+                     PQresultErrorField(r, PG_DIAG_SQLSTATE));
+            PQclear(r);
+            lose(db, why); /* DBQ_RETRY queries go to the next server */
             return;
         }
         if (r) {

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "log.h"
+
 enum { ROUNDS = 3 };
 
 static int backend_pid(PGconn *c)
@@ -57,5 +59,8 @@ PoolVerdict pooler_probe(PGconn *mine, const char *dsn, char *why, size_t whylen
         }
     }
     PQfinish(other);
+    if (v == POOL_SESSION)
+        log_info("the database connection goes through a proxy in session pool mode: a session "
+                 "of our own, as LISTEN and the advisory locks need");
     return v;
 }

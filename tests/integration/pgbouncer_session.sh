@@ -1,15 +1,16 @@
 #!/bin/sh
 # pgbouncer_session: the daemon through a PgBouncer session pool serves end to
-# end (tasks done, wakes through LISTEN, fan-out follow-ups), and says it is
-# behind a session pool; pointed at a transaction pool it refuses to start
-# (exit 1) with a message naming the pool mode and what to do, and leaves
-# nothing behind.
+# end (tasks done, wakes through LISTEN, fan-out follow-ups) and says it is
+# behind a session pool; pointed at a transaction or statement pool it refuses
+# to start (exit 1) with a message naming the pool mode and what to do, and
+# starts no worker.
 . "$ROOT/tests/lib/itest.sh"
 . "$ROOT/tests/lib/pgtmp.sh"
 . "$ROOT/tests/lib/pgbouncer.sh"
 [ -n "${PGTMP_DIR:-}" ] || { echo "needs the private cluster (not PGWAKE_TEST_DSN)"; exit 77; }
 start_pgbouncer session session
 start_pgbouncer txn transaction
+start_pgbouncer stmt statement
 
 write_conf pgwake.conf <<EOF2
 [pgwake]
@@ -34,17 +35,20 @@ heartbeat_timeout = 10s
 lease = 30s
 EOF2
 
-note "transaction pool: refused"
-"$PGWAKE" run -c "$T/pgwake.conf" -d "$txn_DSN" >"$T/daemon-txn.log" 2>&1 &
-p=$!
-wait_for "! kill -0 $p" 20 || { kill -KILL $p; fail "the daemon did not refuse a transaction pool"; }
-wait $p
-rc=$?
-[ "$rc" = 1 ] || fail "exit code $rc through a transaction pool, expected 1"
-grep -q 'transaction or statement pool mode' "$T/daemon-txn.log" || fail "no pool mode in: $(cat "$T/daemon-txn.log")"
-grep -q 'pool_mode = session' "$T/daemon-txn.log" || fail "no advice in: $(cat "$T/daemon-txn.log")"
-grep -q ' ready: ' "$T/daemon-txn.log" && fail "the daemon got ready through a transaction pool"
-[ "$(q "SELECT count(*) FROM pgwake.workers")" = 0 ] || fail "workers started through a transaction pool"
+for mode in txn stmt; do
+    note "$mode pool: refused"
+    eval "dsn=\$${mode}_DSN"
+    "$PGWAKE" run -c "$T/pgwake.conf" -d "$dsn" >"$T/daemon-$mode.log" 2>&1 &
+    p=$!
+    wait_for "! kill -0 $p" 20 || { kill -KILL $p; fail "the daemon did not refuse a $mode pool"; }
+    wait $p
+    rc=$?
+    [ "$rc" = 1 ] || fail "exit code $rc through a $mode pool, expected 1"
+    grep -q 'transaction or statement pool mode' "$T/daemon-$mode.log" || fail "no pool mode in: $(cat "$T/daemon-$mode.log")"
+    grep -q 'pool_mode = session' "$T/daemon-$mode.log" || fail "no advice in: $(cat "$T/daemon-$mode.log")"
+    grep -q ' ready: ' "$T/daemon-$mode.log" && fail "the daemon got ready through a $mode pool"
+    [ "$(q "SELECT count(*) FROM pgwake.workers")" = 0 ] || fail "workers started through a $mode pool"
+done
 
 note "session pool: serves"
 "$PGWAKE" run -c "$T/pgwake.conf" -d "$session_DSN" >>"$T/daemon.log" 2>&1 &
@@ -52,6 +56,7 @@ DAEMON_PID=$!
 DAEMON_PIDS="$DAEMON_PIDS $DAEMON_PID"
 wait_for_log ' ready: ' 20 || fail "not ready through a session pool"
 grep -q 'transaction or statement' "$T/daemon.log" && fail "a session pool was taken for a transaction pool"
+grep -q 'proxy in session pool mode' "$T/daemon.log" || fail "the session pool went unnoticed"
 # Each a-task fans out 2 b-tasks: 50 + 100, woken through LISTEN (no recount timer).
 q "INSERT INTO pgwake.tasks(stage, payload)
    SELECT 'a', '{\"fanout\": {\"stage\": \"b\", \"count\": 2, \"payload\": {}}}' FROM generate_series(1, 50)" >/dev/null
