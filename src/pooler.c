@@ -10,24 +10,54 @@
  * recently released server first, so one round almost always proves it; three
  * rounds cover a busy pool. A session pool can never show either.
  *
- * Blocking, but only behind a proxy and only at (re)connect: a few quick
- * statements, and a second connection bounded by connect_timeout. */
+ * Blocking, but only behind a proxy and only at (re)connect: a second
+ * connection bounded by connect_timeout, then a few quick statements, all
+ * given up after PROBE_MS (then the daemon reconnects and asks again). */
 #include "pooler.h"
 
+#include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "log.h"
 
-enum { ROUNDS = 3 };
+enum { ROUNDS = 3, PROBE_MS = 5000 };
 
-static int backend_pid(PGconn *c)
+/* wait_io waits for c's socket until deadline_ms (CLOCK_MONOTONIC). */
+static bool wait_io(PGconn *c, short events, long long deadline_ms)
 {
-    PGresult *r = PQexec(c, "SELECT pg_catalog.pg_backend_pid()");
-    int pid = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
-                  ? atoi(PQgetvalue(r, 0, 0))
-                  : -1;
-    PQclear(r);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long left = deadline_ms - ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    struct pollfd p = {.fd = PQsocket(c), .events = events};
+    return left > 0 && poll(&p, 1, (int)left) == 1;
+}
+
+/* backend_pid asks c for its server pid, giving up at deadline_ms: a pool
+ * with no server free makes a client wait (PgBouncer's query_wait_timeout is
+ * 2 minutes), and this runs on the daemon's loop. -1 on failure. */
+static int backend_pid(PGconn *c, long long deadline_ms)
+{
+    if (!PQsendQuery(c, "SELECT pg_catalog.pg_backend_pid()"))
+        return -1;
+    int f;
+    while ((f = PQflush(c)) == 1)
+        if (!wait_io(c, POLLOUT, deadline_ms))
+            return -1;
+    int pid = -1;
+    while (f == 0) {
+        while (PQisBusy(c))
+            if (!wait_io(c, POLLIN, deadline_ms) || !PQconsumeInput(c))
+                return -1; /* the caller drops a connection left mid-query */
+        PGresult *r = PQgetResult(c);
+        if (!r)
+            break;
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+            pid = atoi(PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
     return pid;
 }
 
@@ -36,17 +66,21 @@ static int backend_pid(PGconn *c)
 PoolVerdict pooler_probe(PGconn *mine, const char *dsn, char *why, size_t whylen)
 {
     const char *keys[] = {"connect_timeout", "dbname", "fallback_application_name", NULL};
-    const char *vals[] = {"5", dsn, "pgwake-pool-probe", NULL};
+    const char *vals[] = {"5", dsn, "pgwake-pool-probe", NULL}; /* the DSN's own timeout wins */
     PGconn *other = PQconnectdbParams(keys, vals, 1);
     PoolVerdict v = POOL_SESSION;
     if (PQstatus(other) != CONNECTION_OK) {
         snprintf(why, whylen, "second connection failed: %s", PQerrorMessage(other));
         v = POOL_UNKNOWN;
     }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long deadline = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + PROBE_MS;
     for (int i = 0; i < ROUNDS && v == POOL_SESSION; i++) {
-        int before = backend_pid(mine), theirs = backend_pid(other), after = backend_pid(mine);
+        int before = backend_pid(mine, deadline), theirs = backend_pid(other, deadline),
+            after = backend_pid(mine, deadline);
         if (before < 0 || theirs < 0 || after < 0) {
-            snprintf(why, whylen, "pg_backend_pid() failed: %s",
+            snprintf(why, whylen, "pg_backend_pid() failed or took over %d ms: %s", PROBE_MS,
                      PQerrorMessage(before < 0 || after < 0 ? mine : other));
             v = POOL_UNKNOWN;
         } else if (theirs == before || theirs == after) {
