@@ -109,7 +109,7 @@ sqltest: all
 itest: all
 	BUILD=$(BUILD) sh tests/run.sh integration
 
-# Patroni switchover and failover under load (tests/ha; about a minute).
+# Patroni switchover and failover under load (tests/ha; about a minute; also in make test).
 test-ha: all
 	ROOT=$(CURDIR) BUILD=$(CURDIR)/$(BUILD) sh tests/ha/patroni_failover.sh
 
