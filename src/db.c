@@ -11,6 +11,7 @@
 
 #include "conn_opts.h"
 #include "log.h"
+#include "pooler.h"
 
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 10000
@@ -141,6 +142,31 @@ static void lose(DbConn *db, const char *why)
     schedule_retry(db);
 }
 
+/* The first statement of a connection: is its server session ours alone? A
+ * transaction pool would hand our settings, locks and LISTEN to others. */
+static bool session_is_ours(DbConn *db)
+{
+    char why[256];
+    switch (pooler_probe(db->conn, db->dsn, why, sizeof why)) {
+    case POOL_SESSION:
+        return true;
+    case POOL_UNKNOWN:
+        lose(db, why);
+        return false;
+    case POOL_SHARED:
+        break;
+    }
+    set_error(db, why);
+    event_del(&db->ev);
+    db->ev_added = false;
+    PQfinish(db->conn);
+    db->conn = NULL;
+    db->state = DB_DOWN;
+    if (db->hooks.on_refused)
+        db->hooks.on_refused(db->hooks.arg, db->last_error);
+    return false;
+}
+
 static void connect_poll(DbConn *db)
 {
     switch (PQconnectPoll(db->conn)) {
@@ -170,6 +196,8 @@ static void connect_poll(DbConn *db)
     arm(db, EV_READ | EV_PERSIST);
     log_info("connected to the database (server %d, backend pid %d)", PQserverVersion(db->conn),
              PQbackendPID(db->conn));
+    if (!session_is_ours(db))
+        return;
     if (!db_query(db, CONN_OPTS_SERVER_SQL, 0, NULL, DBQ_SETUP, NULL, NULL))
         fatal("out of memory queueing the session's TCP settings");
     if (db->hooks.on_up)

@@ -2,8 +2,8 @@
 # pgbouncer_session: the daemon through a PgBouncer session pool serves end to
 # end (tasks done, wakes through LISTEN, fan-out follow-ups) and says it is
 # behind a session pool; pointed at a transaction or statement pool it refuses
-# to start (exit 1) with a message naming the pool mode and what to do, and
-# starts no worker.
+# to start (exit 1) with a message naming the pool mode and what to do,
+# before its first lock or setting could land in a shared server session.
 . "$ROOT/tests/lib/itest.sh"
 . "$ROOT/tests/lib/pgtmp.sh"
 . "$ROOT/tests/lib/pgbouncer.sh"
@@ -48,6 +48,9 @@ for mode in txn stmt; do
     grep -q 'pool_mode = session' "$T/daemon-$mode.log" || fail "no advice in: $(cat "$T/daemon-$mode.log")"
     grep -q ' ready: ' "$T/daemon-$mode.log" && fail "the daemon got ready through a $mode pool"
     [ "$(q "SELECT count(*) FROM pgwake.workers")" = 0 ] || fail "workers started through a $mode pool"
+    # Refused before its first lock: none left behind in the pool's server sessions.
+    [ "$(q "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")" = 0 ] \
+        || fail "the refused daemon left an advisory lock in a pooled session"
 done
 
 note "session pool: serves"
