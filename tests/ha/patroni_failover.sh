@@ -107,6 +107,7 @@ dead=$(q "SELECT count(*) FROM pgwake.workers WHERE state = 'dead'")
 [ "$dead" = 0 ] || fail "$(cat "$T/expire.log"; echo) $dead workers declared dead: $(q "SELECT string_agg(id || ' ' || COALESCE(reason, '?'), '; ') FROM pgwake.workers WHERE state = 'dead'")"
 grep -q 'stage is FATAL' "$T/daemon.log" && fail "a stage went FATAL"
 [ "$(tail -1 "$T/healthz.log" | cut -d' ' -f2)" = 200 ] || fail "/healthz not 200 at the end"
+note "tasks run more than once (a lease cut by a failover; completed once): $(q "SELECT count(*) FROM pgwake.tasks WHERE attempts > 1")"
 echo "RESULT switchover_ms=$sw_ms failover_ms=$fo_ms promote_ms=$((t_promoted - t_kill)) ttl=$HA_TTL loop_wait=$HA_LOOP_WAIT"
 stop_daemon
 [ "$RC" = 0 ] || fail "daemon exit code $RC"
