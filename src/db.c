@@ -13,7 +13,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "conn_opts.h"
 #include "log.h"
+#include "pooler.h"
 
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 10000
@@ -58,6 +60,7 @@ struct DbConn {
     int lock_timeout_ms, statement_timeout_ms; /* session settings, 0 = server default */
     Query *delayed;         /* failed persistent queries waiting for their re-send */
     struct event delay_ev;  /* the earliest of them is due */
+    unsigned host_turn;     /* first host of a multi-host DSN for the next attempt */
 };
 
 static void sock_cb(evutil_socket_t fd, short what, void *arg);
@@ -131,6 +134,7 @@ static void lose(DbConn *db, const char *why)
     db->inflight = NULL;
     db->state = DB_DOWN;
     db->gate_open = false;
+    db->host_turn++; /* a host that failed or hung: start the next attempt after it */
     if (was_up)
         log_warn("database connection lost%s: %s (reconnecting)", db->name, db->last_error);
     /* Fail what cannot be re-sent; callbacks may queue more, so detach first. */
@@ -204,6 +208,31 @@ static void push_session_settings(DbConn *db)
                    " pg_catalog.set_config('statement_timeout', $2, false)", 2, p);
 }
 
+/* The first statement of a connection: is its server session ours alone? A
+ * transaction pool would hand our settings, locks and LISTEN to others. */
+static bool session_is_ours(DbConn *db)
+{
+    char why[256];
+    switch (pooler_probe(db->conn, db->dsn, why, sizeof why)) {
+    case POOL_SESSION:
+        return true;
+    case POOL_UNKNOWN:
+        lose(db, why);
+        return false;
+    case POOL_SHARED:
+        break;
+    }
+    set_error(db, why);
+    event_del(&db->ev);
+    db->ev_added = false;
+    PQfinish(db->conn);
+    db->conn = NULL;
+    db->state = DB_DOWN;
+    if (db->hooks.on_refused)
+        db->hooks.on_refused(db->hooks.arg, db->last_error);
+    return false;
+}
+
 static void connect_poll(DbConn *db)
 {
     switch (PQconnectPoll(db->conn)) {
@@ -233,11 +262,15 @@ static void connect_poll(DbConn *db)
     arm(db, EV_READ | EV_PERSIST);
     log_info("connected to the database%s (server %d, backend pid %d)", db->name, PQserverVersion(db->conn),
              PQbackendPID(db->conn));
+    if (!session_is_ours(db))
+        return;
     /* What waited across the loss is as young as the connection. */
     int64_t now = now_ms();
     for (Query *q = db->head; q; q = q->next)
         q->since_ms = now;
     push_session_settings(db); /* first: before anything on_up sends */
+    if (!db_query(db, CONN_OPTS_SERVER_SQL, 0, NULL, DBQ_SETUP, NULL, NULL))
+        fatal("out of memory queueing the session's TCP settings");
     if (db->hooks.on_up)
         db->hooks.on_up(db->hooks.arg);
     pump(db);
@@ -245,10 +278,10 @@ static void connect_poll(DbConn *db)
 
 static void start_connect(DbConn *db)
 {
-    const char *keys[] = {"dbname", "fallback_application_name", "keepalives", "keepalives_idle",
-                          "keepalives_interval", "keepalives_count", "tcp_user_timeout", NULL};
-    const char *vals[] = {db->dsn, "pgwake", "1", "10", "5", "3", "30000", NULL};
-    db->conn = PQconnectStartParams(keys, vals, 1);
+    ConnOpts co;
+    conn_opts_build(&co, db->dsn, db->host_turn);
+    db->conn = PQconnectStartParams(co.keys, co.vals, co.expand);
+    conn_opts_free(&co);
     if (!db->conn || PQstatus(db->conn) == CONNECTION_BAD) {
         set_error(db, db->conn ? PQerrorMessage(db->conn) : "out of memory");
         log_warn("unable to connect to the database%s: %s (retrying in %d ms)", db->name,
@@ -424,6 +457,15 @@ static void pump(DbConn *db)
         if (PQisBusy(db->conn))
             return;
         PGresult *r = PQgetResult(db->conn);
+        if (r && conn_opts_must_reconnect(PQresultErrorField(r, PG_DIAG_SQLSTATE))) {
+            char why[300];
+            snprintf(why, sizeof why, "%s (SQLSTATE %s)",
+                     PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY),
+                     PQresultErrorField(r, PG_DIAG_SQLSTATE));
+            PQclear(r);
+            lose(db, why); /* DBQ_RETRY queries go to the next server */
+            return;
+        }
         if (r) {
             PQclear(db->last);
             db->last = r;
