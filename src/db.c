@@ -65,9 +65,6 @@ struct DbConn {
 
 static void sock_cb(evutil_socket_t fd, short what, void *arg);
 static void pump(DbConn *db);
-static bool enqueue(DbConn *db, const char *label, const char *sql, int nparams,
-                    const char *const *params, unsigned flags, DbResultCb cb, void *arg);
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -83,6 +80,33 @@ static void query_free(Query *q)
     free(q->sql);
     free(q->label);
     free(q);
+}
+
+/* A new query with copies of its text and parameters; NULL when out of memory. */
+static Query *query_new(const char *label, const char *sql, int nparams, const char *const *params,
+                        unsigned flags, DbResultCb cb, void *arg)
+{
+    Query *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    q->since_ms = now_ms();
+    q->flags = flags;
+    q->cb = cb;
+    q->arg = arg;
+    q->label = label ? strdup(label) : NULL;
+    q->sql = strdup(sql);
+    q->params = nparams ? calloc((size_t)nparams, sizeof *q->params) : NULL;
+    bool ok = q->sql && (nparams == 0 || q->params) && (!label || q->label);
+    if (ok)
+        q->nparams = nparams;
+    for (int i = 0; ok && i < nparams; i++)
+        if (params[i] && !(q->params[i] = strdup(params[i])))
+            ok = false;
+    if (!ok) {
+        query_free(q);
+        return NULL;
+    }
+    return q;
 }
 
 static void set_error(DbConn *db, const char *msg)
@@ -170,24 +194,9 @@ static void lose(DbConn *db, const char *why)
 /* Puts a setup query at the head of the FIFO: it runs before anything else. */
 static void push_front(DbConn *db, const char *sql, int nparams, const char *const *params)
 {
-    Query *q = calloc(1, sizeof *q);
-    char **pv = nparams ? calloc((size_t)nparams, sizeof *pv) : NULL;
-    bool ok = q && (q->sql = strdup(sql)) && (nparams == 0 || pv);
-    for (int i = 0; ok && i < nparams; i++)
-        ok = (pv[i] = strdup(params[i])) != NULL;
-    if (!ok) {
-        for (int i = 0; pv && i < nparams; i++)
-            free(pv[i]);
-        free(pv);
-        if (q)
-            free(q->sql);
-        free(q);
+    Query *q = query_new(NULL, sql, nparams, params, DBQ_SETUP, NULL, NULL);
+    if (!q)
         fatal("out of memory queueing a session query");
-    }
-    q->params = pv;
-    q->nparams = nparams;
-    q->flags = DBQ_SETUP;
-    q->since_ms = now_ms();
     q->next = db->head;
     db->head = q;
     if (!db->tail)
@@ -551,6 +560,23 @@ void db_start(DbConn *db)
         start_connect(db);
 }
 
+static bool enqueue(DbConn *db, const char *label, const char *sql, int nparams,
+                    const char *const *params, unsigned flags, DbResultCb cb, void *arg)
+{
+    Query *q = query_new(label, sql, nparams, params, flags, cb, arg);
+    if (!q)
+        return false;
+    if (db->tail)
+        db->tail->next = q;
+    else
+        db->head = q;
+    db->tail = q;
+    /* Only send: pumping here could run notification hooks inside the
+     * caller, which may be a notification hook itself. */
+    send_next(db);
+    return true;
+}
+
 /* db_query queues a parameterized query; the callback runs from the loop.
  * Returns false only when out of memory. */
 bool db_query(DbConn *db, const char *sql, int nparams, const char *const *params, unsigned flags,
@@ -568,39 +594,6 @@ bool db_query_persist(DbConn *db, const char *label, const char *sql, int nparam
                       const char *const *params, DbResultCb cb, void *arg)
 {
     return enqueue(db, label, sql, nparams, params, DBQ_RETRY, cb, arg);
-}
-
-static bool enqueue(DbConn *db, const char *label, const char *sql, int nparams,
-                    const char *const *params, unsigned flags, DbResultCb cb, void *arg)
-{
-    Query *q = calloc(1, sizeof *q);
-    if (!q)
-        return false;
-    q->since_ms = now_ms();
-    q->label = label ? strdup(label) : NULL;
-    q->sql = strdup(sql);
-    q->nparams = nparams;
-    q->params = nparams ? calloc((size_t)nparams, sizeof *q->params) : NULL;
-    q->flags = flags;
-    q->cb = cb;
-    q->arg = arg;
-    bool ok = q->sql && (nparams == 0 || q->params) && (!label || q->label);
-    for (int i = 0; ok && i < nparams; i++)
-        if (params[i] && !(q->params[i] = strdup(params[i])))
-            ok = false;
-    if (!ok) {
-        query_free(q);
-        return false;
-    }
-    if (db->tail)
-        db->tail->next = q;
-    else
-        db->head = q;
-    db->tail = q;
-    /* Only send: pumping here could run notification hooks inside the
-     * caller, which may be a notification hook itself. */
-    send_next(db);
-    return true;
 }
 
 /* db_open_gate lets ordinary queries run once the start-up sequence is done. */
