@@ -265,6 +265,7 @@ static bool setup_query(Daemon *d, const char *sql, int n, const char *const *p,
 static void on_up(void *arg)
 {
     Daemon *d = arg;
+    d->main_session = true;
     const char *host[] = {d->cfg->host};
     bool ok =
         setup_query(d, "SELECT COALESCE(max(version), 0) FROM pgwake.schema_migrations", 0, NULL,
@@ -294,6 +295,16 @@ static void on_refused(void *arg, const char *why)
     daemon_abort(arg, EXIT_RUNTIME);
 }
 
+/* The two sessions live and die together: a loss of one (a restart, a
+ * partition, a server turned read-only) is the other's too, sooner or later,
+ * and they must stay on the same server of a multi-host DSN. */
+static void follow_loss(DbConn *other, const char *which, const char *why)
+{
+    char msg[400];
+    snprintf(msg, sizeof msg, "the %s connection was lost: %s", which, why);
+    db_reconnect(other, msg);
+}
+
 static void on_down(void *arg)
 {
     Daemon *d = arg;
@@ -304,6 +315,9 @@ static void on_down(void *arg)
     maint_on_down(d->maint);
     for (int i = 0; i < d->nstages; i++)
         d->stages[i]->recount_inflight = false;
+    if (d->main_session)
+        follow_loss(d->mdb, "main", db_last_error(d->db));
+    d->main_session = false;
 }
 
 /* ---------------------------------------------------------------- signals */
@@ -531,6 +545,7 @@ static bool arm_events(Daemon *d)
 static void mdb_up(void *arg)
 {
     Daemon *d = arg;
+    d->maint_session = true;
     maint_conn_up(d->maint);
     db_open_gate(d->mdb);
 }
@@ -539,6 +554,9 @@ static void mdb_down(void *arg)
 {
     Daemon *d = arg;
     maint_conn_down(d->maint);
+    if (d->maint_session)
+        follow_loss(d->db, "maintenance", db_last_error(d->mdb));
+    d->maint_session = false;
 }
 
 /* daemon_db_stuck: is a database request of the daemon unanswered for longer

@@ -54,6 +54,8 @@ typedef struct Daemon {
     bool db_lost : 1;         /* the connection was lost at least once */
     bool check_finish : 1;    /* after-loop hook: free removed stages, end the stop */
     bool final_wait : 1;      /* stop deadline passed: SIGKILL sent, last wait running */
+    bool main_session : 1;    /* the main connection is up (a loss of the other follows) */
+    bool maint_session : 1;   /* the maintenance connection is up (likewise) */
     int64_t db_back_ms;       /* when the database came back after a loss (crash exclusion) */
     int exit_code;
     unsigned bad_logged;      /* bad payloads logged in the current window */
