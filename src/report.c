@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "maint.h"
 #include "metrics.h"
+#include "release_sql.h"
 #include "stage.h"
 #include "worker.h"
 
@@ -141,6 +142,8 @@ json_t *report_stage(Stage *s, PGresult *res)
     json_object_set_new(o, "spawns", json_integer((json_int_t)s->st.spawns));
     json_object_set_new(o, "min_workers", json_integer(s->conf->min_workers));
     json_object_set_new(o, "max_workers", json_integer(s->conf->max_workers));
+    if (s->conf->release_sql)
+        json_object_set_new(o, "release_failures", release_sql_failures_json(s->d->rsql, s->name));
     /* The list holds the newest first; people read the oldest first. */
     json_t *ws = json_array();
     for (Worker *w = s->workers; w; w = w->next)
