@@ -97,16 +97,19 @@ COMMENT ON FUNCTION pgwake.set_release_sql IS
 
 -- run_release runs one stage's statement for one worker in a subtransaction:
 -- on failure the error is recorded with a backoff (1 s doubling to 5 min) and
--- the caller goes on. Its own lock_timeout: a session holding the rows (the
+-- the caller goes on; a statement that changed rows wakes the stage
+-- (NOTIFY pgwake_wake). Its own lock_timeout: a session holding the rows (the
 -- worker's own transaction, hung) delays it a second, then the retry takes over.
 CREATE FUNCTION pgwake.run_release(worker_id text, stage text, statement text) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET lock_timeout = '1s' AS $$
 DECLARE
     st  text;
     msg text;
+    n   bigint;
 BEGIN
     BEGIN
         EXECUTE run_release.statement USING run_release.worker_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
         INSERT INTO pgwake.release_failures AS f (worker_id, stage, sqlstate, message, next_try_at)
@@ -119,6 +122,10 @@ BEGIN
         RETURN false;
     END;
     DELETE FROM pgwake.release_failures f WHERE f.worker_id = run_release.worker_id;
+    -- Work is claimable again: wake the stage, as a released pgwake.tasks lease does.
+    IF n > 0 THEN
+        PERFORM pg_catalog.pg_notify('pgwake_wake', run_release.stage);
+    END IF;
     RETURN true;
 END $$;
 REVOKE EXECUTE ON FUNCTION pgwake.run_release(text, text, text) FROM PUBLIC;
