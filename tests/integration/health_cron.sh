@@ -12,10 +12,10 @@ out=$("$PGWAKE" cron install -d "$TEST_DSN") || fail "cron install failed"
 note "$out"
 db=$(q "SELECT current_database()")
 jobs=$(psql -X -qAt -d "$PGTMP_DSN dbname=postgres" -c "SELECT count(*) FROM cron.job WHERE database = '$db'")
-[ "$jobs" = 2 ] || fail "$jobs jobs scheduled, expected 2"
+[ "$jobs" = 3 ] || fail "$jobs jobs scheduled, expected 3 (expire_leases, retry_releases, prune)"
 "$PGWAKE" cron install -d "$TEST_DSN" >/dev/null || fail "second install failed"
 jobs=$(psql -X -qAt -d "$PGTMP_DSN dbname=postgres" -c "SELECT count(*) FROM cron.job WHERE database = '$db'")
-[ "$jobs" = 2 ] || fail "install twice made $jobs jobs"
+[ "$jobs" = 3 ] || fail "install twice made $jobs jobs"
 
 wid=$(q "SELECT pgwake.register_worker('cronstage', 'cron-host', 4242, '1 second')")
 tid=$(q "SELECT pgwake.enqueue('cronstage', '{}')")
