@@ -48,7 +48,7 @@ EXAMPLE_BIN:= $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 BENCH_SRC  := $(wildcard bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test unit sqltest itest asan asan-smoke valgrind bench demo clean install format deps
+.PHONY: all test unit sqltest itest asan asan-smoke valgrind bench demo demo-existing clean install format deps
 all: $(BUILD)/pgwake $(BUILD)/libpgwake-worker.a $(WORKER_BIN) $(EXAMPLE_BIN)
 
 $(BUILD)/obj/%.o: src/%.c
@@ -129,6 +129,10 @@ bench: all $(BENCH_BIN)
 
 demo: all
 	BUILD=$(BUILD) sh scripts/demo
+
+# The existing-pipeline example (Python workers over their own tables) under the daemon.
+demo-existing: all
+	BUILD=$(BUILD) sh scripts/demo-existing
 
 deps:
 	sh scripts/install-deps

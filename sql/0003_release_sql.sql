@@ -61,7 +61,7 @@ BEGIN
     EXCEPTION WHEN OTHERS THEN
         RETURN SQLERRM || ' (SQLSTATE ' || SQLSTATE || ')'
             || CASE WHEN SQLSTATE = '42P01'
-                    THEN ' (release_sql runs with search_path pg_catalog: name every table with its schema)'
+                    THEN ' (tables must exist and be named with their schema: release_sql runs with search_path pg_catalog)'
                     ELSE '' END;
     END;
     RETURN NULL;
