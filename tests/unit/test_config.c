@@ -168,6 +168,8 @@ static void test_stage_defaults(void **state)
     assert_null(st->directory);
     assert_null(st->environment);
     assert_null(st->pending_sql);
+    assert_null(st->release_sql);
+    assert_int_equal(st->claim_batch, 1);
     cfg_free(cfg);
 }
 
@@ -238,6 +240,10 @@ static void test_full_stage(void **state)
     assert_null(st->environment[3]);
     assert_string_equal(st->pending_sql, "SELECT count(*) FROM pm_pipeline.runs WHERE stage = "
                                          "'company_discovery' AND status = 'pending'");
+    assert_string_equal(st->release_sql, "UPDATE pm_pipeline.runs SET status = 'pending', worker_id = "
+                                         "NULL WHERE worker_id = $1 AND status = 'leased'");
+    assert_int_equal(st->release_sql_line, 52);
+    assert_int_equal(st->claim_batch, 10);
     cfg_free(cfg);
 }
 
