@@ -1,4 +1,4 @@
--- 11_release_sql: a stage's release_sql (sql/0003) runs whenever one of its
+-- 20_release_sql: a stage's release_sql (sql/0003) runs whenever one of its
 -- workers ends, whatever ends it (release_worker, worker_exited, expire_leases);
 -- checking a statement executes nothing; a failing one is recorded, never
 -- raised, and retry_releases() runs it again once it is due.
