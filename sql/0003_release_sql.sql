@@ -70,7 +70,7 @@ COMMENT ON FUNCTION pgwake.release_sql_problem IS
     'why a release_sql statement cannot be used (does not parse, names a missing table, has no $1), or NULL; executes nothing';
 
 CREATE FUNCTION pgwake.set_release_sql(stage text, statement text) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     problem text;
 BEGIN
@@ -95,21 +95,27 @@ COMMENT ON FUNCTION pgwake.set_release_sql IS
 
 -- ---------------------------------------------------------------- running it
 
--- run_release runs one stage's statement for one worker in a subtransaction:
--- on failure the error is recorded with a backoff (1 s doubling to 5 min) and
--- the caller goes on; a statement that changed rows wakes the stage
--- (NOTIFY pgwake_wake). Its own lock_timeout: a session holding the rows (the
--- worker's own transaction, hung) delays it a second, then the retry takes over.
+-- run_release runs one stage's statement for one worker, as the owner of
+-- schema pgwake whoever ended the worker, in a subtransaction: on failure the
+-- error is recorded with a backoff (1 s doubling to 5 min) and the caller goes
+-- on; a statement that changed rows wakes the stage (NOTIFY pgwake_wake). A
+-- session holding the rows (the worker's own transaction, hung) delays it at
+-- most a second (or the caller's shorter lock_timeout), then the retry takes over.
 CREATE FUNCTION pgwake.run_release(worker_id text, stage text, statement text) RETURNS boolean
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET lock_timeout = '1s' AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     st  text;
     msg text;
     n   bigint;
+    lt  text := pg_catalog.current_setting('lock_timeout');
 BEGIN
     BEGIN
+        IF lt = '0' OR lt::interval > interval '1 second' THEN
+            PERFORM pg_catalog.set_config('lock_timeout', '1s', true);
+        END IF;
         EXECUTE run_release.statement USING run_release.worker_id;
         GET DIAGNOSTICS n = ROW_COUNT;
+        PERFORM pg_catalog.set_config('lock_timeout', lt, true);
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
         INSERT INTO pgwake.release_failures AS f (worker_id, stage, sqlstate, message, next_try_at)
@@ -157,7 +163,7 @@ CREATE TRIGGER workers_release_sql AFTER UPDATE OF state ON pgwake.workers
 CREATE FUNCTION pgwake.retry_releases(lim int DEFAULT 100)
 RETURNS TABLE (worker_id text, stage text, released boolean, attempts int, sqlstate text,
                message text, next_retry_s float8)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     f record;
 BEGIN

@@ -2,7 +2,8 @@
 # release_sql_failing: a release_sql that fails at run time never blocks the
 # end of the worker nor anything else: the worker is recorded dead, the failure
 # is logged with its SQLSTATE and shown in /status, a task of another stage is
-# done meanwhile, and the retry releases the lease once the statement works.
+# done meanwhile, and the retry releases the lease once the statement works; a
+# row lock held by another session delays the worker's end by at most 1 s.
 . "$ROOT/tests/lib/itest.sh"
 
 q "CREATE SCHEMA pm" >/dev/null
@@ -64,6 +65,24 @@ wait_sql "SELECT status = 'done' AND releases = 1 AND done_by <> '$first' FROM p
 [ "$(q "SELECT count(*) FROM pgwake.release_failures")" = 0 ] || fail "failure row left"
 curl -s --noproxy '*' --max-time 10 "http://127.0.0.1:$port/status" | grep -q '"release_failures": \[\]' \
     || fail "/status still shows the failure"
+
+note "a row lock held elsewhere: the release waits at most 1 s (55P03), the end is recorded, the retry frees it"
+q "INSERT INTO pm.cand (id, stage) VALUES (2, 'broken')" >/dev/null
+wait_sql "SELECT status = 'leased' FROM pm.cand WHERE id = 2" 10 || fail "row 2 never leased"
+second=$(q "SELECT worker_id FROM pm.cand WHERE id = 2")
+psql -X -q -d "$TEST_DSN" -c "BEGIN" -c "SELECT 1 FROM pm.cand WHERE id = 2 FOR UPDATE" \
+    -c "SELECT pg_sleep(4)" -c "COMMIT" >/dev/null 2>&1 &
+locker=$!
+wait_sql "SELECT count(*) = 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+          WHERE c.relname = 'cand' AND l.mode = 'RowShareLock' AND l.pid <> pg_backend_pid()" 5 \
+    || fail "the row lock was not taken"
+t0=$(date +%s%N)
+kill -KILL "$(q "SELECT pid FROM pgwake.workers WHERE id = '$second'")"
+wait_sql "SELECT state = 'dead' FROM pgwake.workers WHERE id = '$second'" 5 || fail "locked: worker end not recorded"
+note "the end of $second recorded $(( ($(date +%s%N) - t0) / 1000000 )) ms after the SIGKILL"
+wait_for_log "broken: release_sql for worker $second failed \\(SQLSTATE 55P03\\)" 5 || fail "lock timeout not logged"
+wait "$locker"
+wait_sql "SELECT status = 'done' AND releases = 1 FROM pm.cand WHERE id = 2" 20 || fail "row 2 not done after the lock went"
 stop_daemon
 [ "$RC" = 0 ] || fail "daemon exit code $RC"
 echo ok
