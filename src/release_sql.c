@@ -83,8 +83,8 @@ static void arm_ms(ReleaseSql *r, double ms)
         log_error("release_sql: unable to arm the retry timer");
 }
 
-/* log_changes says what the last call changed: each release done after a
- * failure, each new failure or new attempt, with its SQLSTATE. */
+/* log_row says what row i of the last call changed since the one before
+ * (old): a release done after a failure, a new failure or a new attempt. */
 static void log_row(const Failure *old, int nold, PGresult *res, int i)
 {
     const char *wid = PQgetvalue(res, i, 0), *stage = PQgetvalue(res, i, 1);
@@ -101,6 +101,7 @@ static void log_row(const Failure *old, int nold, PGresult *res, int i)
              atof(PQgetvalue(res, i, 6)));
 }
 
+/* keep_row copies a still-failing row into f; false (f left empty) when out of memory. */
 static bool keep_row(Failure *f, PGresult *res, int i)
 {
     f->worker_id = strdup(PQgetvalue(res, i, 0));
@@ -109,7 +110,13 @@ static bool keep_row(Failure *f, PGresult *res, int i)
     snprintf(f->sqlstate, sizeof f->sqlstate, "%s", PQgetvalue(res, i, 4));
     f->attempts = atoi(PQgetvalue(res, i, 3));
     f->next_retry_s = atof(PQgetvalue(res, i, 6));
-    return f->worker_id && f->stage && f->message;
+    if (f->worker_id && f->stage && f->message)
+        return true;
+    free(f->worker_id);
+    free(f->stage);
+    free(f->message);
+    memset(f, 0, sizeof *f);
+    return false;
 }
 
 static void retry_call(ReleaseSql *r);
@@ -131,12 +138,14 @@ static void retry_cb(void *arg, PGresult *res)
     double next_s = -1;
     for (int i = 0; i < n; i++) {
         log_row(r->fails, r->nfails, res, i);
-        if (strcmp(PQgetvalue(res, i, 2), "t") == 0 || !fresh)
+        if (strcmp(PQgetvalue(res, i, 2), "t") == 0)
             continue;
-        if (!keep_row(&fresh[kept], res, i))
-            log_error("release_sql: out of memory keeping a failure for /status");
-        double s = fresh[kept++].next_retry_s;
+        double s = atof(PQgetvalue(res, i, 6));
         next_s = next_s < 0 || s < next_s ? s : next_s;
+        if (!fresh || !keep_row(&fresh[kept], res, i))
+            log_error("release_sql: out of memory keeping a failure for /status");
+        else
+            kept++;
     }
     fails_clear(r);
     r->fails = fresh;
