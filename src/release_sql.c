@@ -37,6 +37,7 @@ typedef struct Reg {
     char *file;
     int line;
     bool at_start : 1;    /* before "ready": a refused statement stops the daemon */
+    bool removing : 1;    /* the stage has no release_sql: its old one is dropped */
     struct Reg *next;
 } Reg;
 
@@ -209,13 +210,20 @@ static void reg_cb(void *arg, PGresult *res)
     if (res && PQresultStatus(res) != PGRES_TUPLES_OK) {
         const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         bool refused = st && strcmp(st, INVALID_VALUE) == 0;
-        if (refused)
+        if (g->removing)
+            log_warn("%s: unable to drop an earlier release_sql: %s", g->stage,
+                     PQresultErrorMessage(res));
+        else if (refused)
             log_error("%s:%d: [stage:%s] release_sql: %s%s", g->file, g->line, g->stage,
                       problem_of(res, g->stage),
                       g->at_start ? "" : " (reload: the previous release_sql stays in force)");
         else
-            log_error("%s: unable to register release_sql: %s", g->stage, PQresultErrorMessage(res));
-        if (g->at_start && !d->ready)
+            log_error("%s: unable to register release_sql: %s%s", g->stage, PQresultErrorMessage(res),
+                      st && strcmp(st, "42501") == 0
+                          ? " (the daemon's role must own schema pgwake, or be granted EXECUTE on"
+                            " pgwake.set_release_sql and pgwake.retry_releases)"
+                          : "");
+        if (g->at_start && !d->ready && !g->removing)
             daemon_abort(d, refused ? EXIT_USAGE : EXIT_RUNTIME);
     }
     reg_free(g);
@@ -235,6 +243,7 @@ static bool register_stage(ReleaseSql *r, const StageConf *sc, unsigned flags)
     g->r = r;
     g->line = sc->release_sql_line;
     g->at_start = !r->d->ready;
+    g->removing = !sc->release_sql;
     g->next = r->regs;
     r->regs = g;
     const char *p[] = {sc->name, sc->release_sql};
