@@ -728,6 +728,12 @@ static void test_examples_load(void **state)
     cfg = load_ok(path);
     assert_int_equal(cfg->nstages, 0);
     cfg_free(cfg);
+    /* the existing-pipeline example: pgwake import's output plus release_sql */
+    cfg = load_ok("examples/existing-pipeline/pgwake.conf");
+    assert_int_equal(cfg->nstages, 3);
+    for (const StageConf *st = cfg->stages; st; st = st->next)
+        assert_true(st->pending_sql && st->release_sql && strstr(st->command, "after/"));
+    cfg_free(cfg);
     cfg_free(NULL);
 }
 
