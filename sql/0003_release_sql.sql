@@ -100,8 +100,9 @@ COMMENT ON FUNCTION pgwake.set_release_sql IS
 -- error is recorded with a backoff (1 s doubling to 5 min) and the caller goes
 -- on; a statement that changed rows wakes the stage (NOTIFY pgwake_wake). A
 -- session holding the rows (the worker's own transaction, hung) delays it at
--- most a second (or the caller's shorter lock_timeout), then the retry takes over.
-CREATE FUNCTION pgwake.run_release(worker_id text, stage text, statement text) RETURNS boolean
+-- most max_wait (or the caller's shorter lock_timeout), then the retry takes over.
+CREATE FUNCTION pgwake.run_release(worker_id text, stage text, statement text,
+                                   max_wait interval DEFAULT '1 second') RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     st  text;
@@ -110,8 +111,9 @@ DECLARE
     lt  text := pg_catalog.current_setting('lock_timeout');
 BEGIN
     BEGIN
-        IF lt = '0' OR lt::interval > interval '1 second' THEN
-            PERFORM pg_catalog.set_config('lock_timeout', '1s', true);
+        IF lt = '0' OR lt::interval > run_release.max_wait THEN
+            PERFORM pg_catalog.set_config('lock_timeout',
+                (extract(epoch FROM run_release.max_wait) * 1000)::bigint::text, true);
         END IF;
         EXECUTE run_release.statement USING run_release.worker_id;
         GET DIAGNOSTICS n = ROW_COUNT;
@@ -134,7 +136,7 @@ BEGIN
     END IF;
     RETURN true;
 END $$;
-REVOKE EXECUTE ON FUNCTION pgwake.run_release(text, text, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pgwake.run_release(text, text, text, interval) FROM PUBLIC;
 COMMENT ON FUNCTION pgwake.run_release IS
     'runs a stage''s release statement for one worker; a failure is recorded in release_failures, never raised';
 
@@ -160,7 +162,9 @@ CREATE TRIGGER workers_release_sql AFTER UPDATE OF state ON pgwake.workers
 
 -- ---------------------------------------------------------------- retrying
 
-CREATE FUNCTION pgwake.retry_releases(lim int DEFAULT 100)
+-- The daemon calls it with a small lim and max_wait, so that rows locked
+-- elsewhere never hold its connection for long; pg_cron with the defaults.
+CREATE FUNCTION pgwake.retry_releases(lim int DEFAULT 100, max_wait interval DEFAULT '1 second')
 RETURNS TABLE (worker_id text, stage text, released boolean, attempts int, sqlstate text,
                message text, next_retry_s float8)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -180,7 +184,7 @@ BEGIN
         IF f.statement IS NULL THEN
             -- The stage no longer has a release_sql: nothing left to run.
             DELETE FROM pgwake.release_failures x WHERE x.worker_id = f.worker_id;
-        ELSIF pgwake.run_release(f.worker_id, f.stage, f.statement) THEN
+        ELSIF pgwake.run_release(f.worker_id, f.stage, f.statement, retry_releases.max_wait) THEN
             retry_releases.worker_id := f.worker_id;
             retry_releases.stage := f.stage;
             released := true;
@@ -194,7 +198,7 @@ BEGIN
          ORDER BY x.next_try_at
          LIMIT retry_releases.lim;
 END $$;
-REVOKE EXECUTE ON FUNCTION pgwake.retry_releases(int) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pgwake.retry_releases(int, interval) FROM PUBLIC;
 COMMENT ON FUNCTION pgwake.retry_releases IS
     'runs again the failed release_sql statements that are due; returns those released now and those still failing (with the seconds to their next try); safe to run concurrently (pg_cron)';
 

@@ -51,9 +51,11 @@ struct ReleaseSql {
     bool again : 1;        /* a hint arrived meanwhile: call again when it ends */
 };
 
+/* A few at a time, each waiting at most 50 ms for a row lock: the daemon's
+ * connection also carries wakes and spawns (pg_cron's job retries the rest). */
 static const char retry_sql[] =
     "SELECT worker_id, stage, released, attempts, sqlstate, message, next_retry_s"
-    "  FROM pgwake.retry_releases()";
+    "  FROM pgwake.retry_releases(10, interval '50 milliseconds')";
 
 static void fails_clear(ReleaseSql *r)
 {
