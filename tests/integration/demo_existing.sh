@@ -6,6 +6,16 @@
 . "$ROOT/tests/lib/itest.sh"
 /usr/bin/python3 -c 'import psycopg' 2>/dev/null || { echo "python3-psycopg missing"; exit 77; }
 
+note "pgwake import of the example's supervisor.conf: the first draft of its pgwake.conf"
+(cd "$ROOT/examples/existing-pipeline" && "$PGWAKE" import supervisord supervisor.conf) >"$T/imported.conf" \
+    || fail "import of supervisor.conf failed"
+[ "$(grep -c '^\[stage:' "$T/imported.conf")" = 4 ] || fail "import: not 4 stages: $(cat "$T/imported.conf")"
+for s in company_discovery company_research contact_discovery; do
+    grep -q "^\[stage:$s\]" "$ROOT/examples/existing-pipeline/pgwake.conf" || fail "example config lacks $s"
+    grep -A3 "^\[stage:$s\]" "$T/imported.conf" | grep -q "^command = /usr/bin/python3 before/$s.py" \
+        || fail "import: $s command"
+done
+
 start=$(date +%s)
 PGWAKE_DSN=$TEST_DSN BUILD="$BUILD" DEMO_TIMEOUT=60 timeout -k 5 100 sh "$ROOT/scripts/demo-existing" \
     >"$T/demo.out" 2>&1
