@@ -327,6 +327,15 @@ void release_sql_worker_ended(ReleaseSql *r, const char *worker_id)
         arm_ms(r, HINT_DELAY_MS);
 }
 
+/* release_sql_failing counts the failing releases of stage (/metrics). */
+int release_sql_failing(const ReleaseSql *r, const char *stage)
+{
+    int n = 0;
+    for (int i = 0; r && i < r->nfails; i++)
+        n += strcmp(r->fails[i].stage, stage) == 0;
+    return n;
+}
+
 /* release_sql_failures_json lists the failing releases of stage for /status. */
 json_t *release_sql_failures_json(const ReleaseSql *r, const char *stage)
 {

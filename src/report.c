@@ -232,6 +232,12 @@ static void stage_families(Daemon *d, struct evbuffer *out)
         if (!d->stages[i]->removed)
             evbuffer_add_printf(out, "pgwake_stage_claimable{stage=\"%s\"} %d\n",
                                 d->stages[i]->name, d->stages[i]->claimable);
+    family(out, "pgwake_release_sql_failing", "gauge",
+           "Ended workers whose release_sql failed and waits for its retry (stages with release_sql)");
+    for (int i = 0; i < d->nstages; i++)
+        if (!d->stages[i]->removed && d->stages[i]->conf->release_sql)
+            evbuffer_add_printf(out, "pgwake_release_sql_failing{stage=\"%s\"} %d\n",
+                                d->stages[i]->name, release_sql_failing(d->rsql, d->stages[i]->name));
     for (size_t c = 0; c < sizeof stage_counters / sizeof stage_counters[0]; c++) {
         family(out, stage_counters[c].name, "counter", stage_counters[c].help);
         for (int i = 0; i < d->nstages; i++) {

@@ -56,6 +56,8 @@ assert len(f) == 1 and f[0]["worker_id"] == sys.argv[2] and f[0]["sqlstate"] == 
 assert "does not exist" in f[0]["message"] and f[0]["attempts"] >= 1, f
 assert "release_failures" not in [s for s in st["stages"] if s["name"] == "other"][0]
 EOF2
+curl -s --noproxy '*' --max-time 10 "http://127.0.0.1:$port/metrics" | grep -qx 'pgwake_release_sql_failing{stage="broken"} 1' \
+    || fail "/metrics does not count the failure"
 
 note "fixed: the retry releases the lease, the row is done once"
 q "ALTER TABLE pm.cand RENAME COLUMN n_releases TO releases" >/dev/null
