@@ -62,3 +62,25 @@ SELECT pgwake.register_worker('rs', 'h1') AS w5 \gset
 UPDATE pm.cand SET status = 'leased', worker_id = :'w5' WHERE id = 2;
 SELECT pgwake.worker_exited(:'w5');
 SELECT id, status FROM pm.cand WHERE id = 2;
+-- Privileges: a worker role (pgwake_worker) can neither register a statement
+-- nor read or retry the failures; ending itself runs the stage's statement
+-- with the owner's rights, on a table the worker may not touch.
+SELECT pgwake.set_release_sql('rs', 'UPDATE pm.cand SET status = ''pending'', worker_id = NULL WHERE worker_id = $1 AND status = ''leased''');
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS rs_w;
+CREATE ROLE rs_w LOGIN IN ROLE pgwake_worker;
+RESET client_min_messages;
+SELECT pgwake.register_worker('rs', 'h1') AS w6 \gset
+UPDATE pm.cand SET status = 'leased', worker_id = :'w6' WHERE id = 6;
+SET ROLE rs_w;
+\set ON_ERROR_STOP 0
+SELECT pgwake.set_release_sql('rs', 'DELETE FROM pm.cand WHERE worker_id = $1');
+SELECT * FROM pgwake.retry_releases();
+SELECT count(*) FROM pgwake.release_failures;
+SELECT count(*) FROM pgwake.release_statements;
+UPDATE pm.cand SET status = 'pending' WHERE id = 6;
+\set ON_ERROR_STOP 1
+SELECT pgwake.worker_exited(:'w6');
+RESET ROLE;
+SELECT id, status, worker_id IS NULL AS released FROM pm.cand WHERE id = 6;
+DROP ROLE rs_w;
