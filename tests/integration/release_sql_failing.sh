@@ -56,6 +56,9 @@ assert len(f) == 1 and f[0]["worker_id"] == sys.argv[2] and f[0]["sqlstate"] == 
 assert "does not exist" in f[0]["message"] and f[0]["attempts"] >= 1, f
 assert "release_failures" not in [s for s in st["stages"] if s["name"] == "other"][0]
 EOF2
+"$PGWAKE" status -c "$T/pgwake.conf" >"$T/status.txt" 2>&1
+grep -q "release_sql failing for $first (SQLSTATE 42703, attempt [0-9]*): column" "$T/status.txt" \
+    || fail "pgwake status does not show the failure: $(cat "$T/status.txt")"
 curl -s --noproxy '*' --max-time 10 "http://127.0.0.1:$port/metrics" | grep -qx 'pgwake_release_sql_failing{stage="broken"} 1' \
     || fail "/metrics does not count the failure"
 
