@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
+#include "config_keys.h"
 #include "migrate.h"
 #include "spawn.h"
 
@@ -123,8 +125,12 @@ static void check_alerts(const AlertConf *a, Findings *f)
         f->warnings++;
         return;
     }
-    if (a->webhook_url)
+    if (a->webhook_url && strncasecmp(a->webhook_url, "http://", 7) == 0) {
+        say("warning", "webhook_url is http://: alerts travel unencrypted (use https://)");
+        f->warnings++;
+    } else if (a->webhook_url) {
         say("ok", "webhook configured");
+    }
     if (!a->email_to)
         return;
     if (!a->smtp_url) {
@@ -140,10 +146,12 @@ static void check_alerts(const AlertConf *a, Findings *f)
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     CURLcode rc = curl_easy_perform(h);
+    char shown[300];
+    url_redact(a->smtp_url, shown, sizeof shown);
     if (rc == CURLE_OK)
-        say("ok", "SMTP server %s reachable", a->smtp_url);
+        say("ok", "SMTP server %s reachable", shown);
     else {
-        say("problem", "SMTP server %s unreachable: %s", a->smtp_url, curl_easy_strerror(rc));
+        say("problem", "SMTP server %s unreachable: %s", shown, curl_easy_strerror(rc));
         f->env_problems++;
     }
     curl_easy_cleanup(h);

@@ -29,6 +29,41 @@ bool url_has_password(const char *s)
     return false;
 }
 
+/* url_auth finds the authority of the first scheme:// in url: its start,
+ * and in *len its length up to the path, query or fragment. */
+static const char *url_auth(const char *url, size_t *len)
+{
+    const char *p = url ? strstr(url, "://") : NULL;
+    if (!p)
+        return NULL;
+    *len = strcspn(p + 3, "/?#");
+    return p + 3;
+}
+
+/* url_has_userinfo: does url carry USER[:PASSWORD]@ (credentials, which
+ * must then travel over TLS only)? */
+bool url_has_userinfo(const char *url)
+{
+    size_t len;
+    const char *auth = url_auth(url, &len);
+    return auth && memrchr(auth, '@', len) != NULL;
+}
+
+/* url_redact copies url into out with the password of its userinfo shown as
+ * "****", for logs and `pgwake check`. */
+char *url_redact(const char *url, char *out, size_t n)
+{
+    size_t len;
+    const char *auth = url_auth(url, &len);
+    const char *at = auth ? memrchr(auth, '@', len) : NULL;
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon)
+        snprintf(out, n, "%s", url ? url : "");
+    else
+        snprintf(out, n, "%.*s****%s", (int)(colon + 1 - url), url, at);
+    return out;
+}
+
 /* name_looks_secret guesses from a variable's name (PGPASSWORD, API_KEY,
  * GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY, DB_PASS ...). */
 static bool name_looks_secret(const char *name, size_t len)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dsn.h"
 #include "log.h"
 
 #define RECONNECT_MIN_MS 100
@@ -63,6 +64,7 @@ static void set_error(DbConn *db, const char *msg)
     size_t n = strlen(db->last_error);
     while (n && (db->last_error[n - 1] == '\n' || db->last_error[n - 1] == ' '))
         db->last_error[--n] = '\0';
+    dsn_scrub(db->dsn, db->last_error, sizeof db->last_error);
 }
 
 static void notice_cb(void *arg, const char *message)

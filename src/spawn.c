@@ -236,14 +236,25 @@ static size_t count(char *const *v)
     return n;
 }
 
+/* The daemon's own ways into the database, kept from workers when they have
+ * a worker_dsn of their own: passwords, password and service files, client
+ * certificates, the user name (with trust, peer or a cert, the name is the
+ * credential) and every connection string pgwake itself reads. Where the
+ * server is (PGHOST, PGPORT, PGSSLMODE, PGSSLROOTCERT ...) stays. */
+char *const spawn_credential_vars[] = {
+    "PGPASSWORD", "PGPASSFILE", "PGSERVICE", "PGSERVICEFILE", "PGSSLKEY", "PGSSLCERT",
+    "PGUSER", "PGWAKE_DSN", "DATABASE_URL", "POSTGRES_URL", NULL,
+};
+
 /* spawn_build_env builds a worker's environment: base (the daemon's environ)
- * minus the daemon's secrets (SMTP_PASSWORD, PGWAKE_CONTROL_TOKEN, always) and
- * the keys in drop, then env_file, then environment, then extra (PGWAKE_*),
- * a later entry replacing an earlier one with the same key where it stands.
- * Any list may be NULL. Returns a malloc'd NULL-terminated vector for
- * spawn_env_free, or NULL when out of memory. */
+ * minus the daemon's secrets (SMTP_PASSWORD, PGWAKE_CONTROL_TOKEN, always;
+ * spawn_credential_vars when no_credentials) and the keys in drop, then
+ * env_file, then environment, then extra (PGWAKE_*), a later entry replacing
+ * an earlier one with the same key where it stands. Any list may be NULL.
+ * Returns a malloc'd NULL-terminated vector for spawn_env_free, or NULL when
+ * out of memory. */
 char **spawn_build_env(char *const *base, char *const *env_file, char *const *environment,
-                       char *const *extra, char *const *drop)
+                       char *const *extra, char *const *drop, bool no_credentials)
 {
     static char *const secrets[] = {"SMTP_PASSWORD", "PGWAKE_CONTROL_TOKEN", NULL};
     char *const *layers[] = {env_file, environment, extra};
@@ -254,7 +265,8 @@ char **spawn_build_env(char *const *base, char *const *env_file, char *const *en
     if (!env)
         return NULL;
     for (char *const *p = base; p && *p; p++)
-        if (!in_list(*p, secrets) && !in_list(*p, drop) && !env_put(env, &n, *p))
+        if (!in_list(*p, secrets) && !in_list(*p, drop) &&
+            !(no_credentials && in_list(*p, spawn_credential_vars)) && !env_put(env, &n, *p))
             goto oom;
     for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++)
         for (char *const *p = layers[l]; p && *p; p++)

@@ -30,8 +30,9 @@ void spawn_user_free(SpawnUser *u);
 char *spawn_resolve_path(const char *argv0, const char *directory, const char *path_env,
                          char *err, size_t errlen) MUSTCHECK;
 
+extern char *const spawn_credential_vars[];
 char **spawn_build_env(char *const *base, char *const *env_file, char *const *environment,
-                       char *const *extra, char *const *drop) MUSTCHECK;
+                       char *const *extra, char *const *drop, bool no_credentials) MUSTCHECK;
 void spawn_env_free(char **env);
 
 /* What to start; every fd stays the caller's (spawn_start closes none). */

@@ -164,7 +164,8 @@ static char **worker_env(const Worker *w, const SpawnUser *user)
     /* Secrets of the daemon stay with the daemon; systemd's sockets too. */
     char *drop[] = {"SMTP_PASSWORD", "PGWAKE_CONTROL_TOKEN", "NOTIFY_SOCKET", "WATCHDOG_USEC",
                     "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", NULL};
-    char **env = spawn_build_env(environ, d->cfg->env_file_vars, s->conf->environment, extra, drop);
+    char **env = spawn_build_env(environ, d->cfg->env_file_vars, s->conf->environment, extra, drop,
+                                 d->cfg->worker_dsn != NULL);
     for (size_t i = 0; i < n; i++)
         free(extra[i]);
     return env;
