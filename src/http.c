@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "daemon.h"
+#include "http_gate.h"
 #include "log.h"
 #include "report.h"
 #include "statuspage.h"
@@ -307,44 +308,6 @@ static void serve_page(Http *h, struct evhttp_request *req)
 
 /* ---------------------------------------------------------------- control */
 
-/* http_host_allowed: is host (a Host header, or an Origin's host part) the
- * listen address itself or a loopback name with its port? Anything else is
- * refused for control calls: a DNS-rebinding page carries its own name. */
-bool http_host_allowed(const char *host, const char *listen)
-{
-    if (!host || !*host || !listen)
-        return false;
-    if (strcasecmp(host, listen) == 0)
-        return true;
-    const char *colon = strrchr(listen, ':');
-    if (!colon)
-        return false;
-    const char *port = colon + 1;
-    static const char *const loopback[] = {"localhost", "127.0.0.1", "[::1]"};
-    for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++) {
-        size_t n = strlen(loopback[i]);
-        if (strncasecmp(host, loopback[i], n) != 0)
-            continue;
-        if (host[n] == ':' && strcmp(host + n + 1, port) == 0)
-            return true;
-        if (host[n] == '\0' && strcmp(port, "80") == 0) /* the default port is left out */
-            return true;
-    }
-    return strcmp(port, "80") == 0 && strlen(host) == (size_t)(colon - listen) &&
-           strncasecmp(host, listen, (size_t)(colon - listen)) == 0;
-}
-
-/* http_token_equal compares in time that depends on the expected token's
- * length only, never on where the first difference is. */
-bool http_token_equal(const char *given, const char *expected)
-{
-    size_t gl = strlen(given), el = strlen(expected);
-    unsigned char diff = gl != el;
-    for (size_t i = 0; i < el; i++)
-        diff |= (unsigned char)(expected[i] ^ (i < gl ? given[i] : 0));
-    return diff == 0;
-}
-
 static bool is_json_type(const char *ct)
 {
     static const char json[] = "application/json";
@@ -372,6 +335,12 @@ static bool control_allowed(Http *h, struct evhttp_request *req)
     if (origin && (strncasecmp(origin, "http://", 7) != 0 ||
                    !http_host_allowed(origin + 7, cfg->http_listen))) {
         reply_error(req, 403, "cross-origin control call refused (Origin %s)", origin);
+        return false;
+    }
+    if (!cfg->control_token && !http_listen_is_loopback(cfg->http_listen)) {
+        reply_error(req, 403, "control calls are off: http_listen %s is reachable from other "
+                              "machines and control_token is unset (set control_token)",
+                    cfg->http_listen);
         return false;
     }
     const char *token = evhttp_find_header(in, "X-Pgwake-Token");
@@ -471,6 +440,13 @@ static void request_cb(struct evhttp_request *req, void *arg)
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     if (!path || !*path)
         path = "/";
+    const char *host = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+    if (!http_read_host_ok(host, h->d->cfg->http_listen)) {
+        reply_error(req, 403, "Host \"%.100s\" is neither %s nor a loopback name (a loopback "
+                              "listener answers to its own names only)",
+                    host, h->d->cfg->http_listen);
+        return;
+    }
     if (strncmp(path, "/stages/", 8) == 0) {
         serve_control(h, req, path + 8);
         return;
@@ -545,6 +521,9 @@ Http *http_new(Daemon *d, char *err)
         return NULL;
     }
     log_info("http: listening on %s", listen);
+    if (!d->cfg->control_token && !http_listen_is_loopback(listen))
+        log_warn("http: %s is reachable from other machines and control_token is unset: "
+                 "control calls are refused (set control_token to allow them)", listen);
     return h;
 }
 
