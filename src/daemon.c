@@ -406,12 +406,17 @@ static void handle_sigusr1(evutil_socket_t sig, short what, void *arg)
     log_info("worker log files reopened");
 }
 
+static bool is_worker_pid(pid_t pid, void *arg)
+{
+    return daemon_worker_by_pid(arg, pid) != NULL;
+}
+
 static void handle_sigchld(evutil_socket_t sig, short what, void *arg)
 {
     Daemon *d = arg;
     int status;
     pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    while ((pid = spawn_reap(&status, is_worker_pid, d)) > 0) {
         Worker *w = daemon_worker_by_pid(d, pid);
         if (w)
             worker_reaped(w, status);

@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "daemon.h"
+#include "http_conns.h"
 #include "http_gate.h"
 #include "log.h"
 #include "report.h"
@@ -29,28 +30,43 @@
 #define MAX_HEADERS 16384
 #define RUNS_DEFAULT 20
 #define RUNS_MAX 500
+#define MAX_WAITING 256         /* requests waiting for the database, all batches */
 
 typedef enum { PK_STATUS, PK_RUNS } PendingKind;
 
-/* A request waiting for its query. It lives until the query's callback, even
- * when the timeout answered first (answered). When the client leaves, evhttp
- * detaches the request from its connection and frees it at our reply, so the
- * reply is still sent (to nobody): that is what frees it. */
-typedef struct Pending {
-    struct Pending *next;
+typedef struct Batch Batch;
+
+/* A request waiting for its batch's query. When the client leaves, evhttp
+ * detaches the request from its connection and frees it at our reply, so
+ * the reply is still sent (to nobody): that is what frees it. */
+typedef struct Waiter {
+    struct Waiter *next;
+    struct evhttp_request *req;
+} Waiter;
+
+/* One query in flight and every request answered from it: a burst of
+ * /status or /runs calls costs one database read, not one each. It lives
+ * until the query's callback, even after the timeout answered its waiters
+ * without the database (timed_out), so a slow database is never asked
+ * again while it still owes the answer. */
+struct Batch {
+    Batch *next;
     struct Http *h;
-    struct evhttp_request *req;    /* NULL once answered */
-    struct evhttp_connection *con; /* NULL once closed; its close callback is ours meanwhile */
-    struct event timer;            /* PENDING_TIMEOUT_S */
     PendingKind kind;
-    bool answered : 1;             /* replied (timeout) before the query ended */
-} Pending;
+    long limit;             /* /runs?limit= of every waiter (PK_RUNS) */
+    Waiter *waiters;
+    struct event timer;     /* PENDING_TIMEOUT_S */
+    bool timed_out : 1;     /* waiters answered without the database */
+};
 
 struct Http {
     Daemon *d;
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
-    Pending *pending;              /* requests waiting for the database */
+    HttpConns *conns;       /* connection cap, accept-error pause */
+    Batch *batches;         /* queries in flight for waiting requests */
+    int nwaiting;           /* requests in every batch */
+    uint64_t busy;          /* requests refused with 503: too many waiting */
 };
 
 /* ---------------------------------------------------------------- replies */
@@ -115,96 +131,113 @@ static void method_not_allowed(struct evhttp_request *req, const char *allow)
 
 /* ---------------------------------------------------------------- requests waiting for the database */
 
-static void pending_close_cb(struct evhttp_connection *con, void *arg)
+/* Answers every waiter of b from res (NULL: without the database). */
+static void batch_answer(Batch *b, PGresult *res)
 {
-    Pending *p = arg;
-    p->con = NULL;
+    Daemon *d = b->h->d;
+    json_t *runs = b->kind == PK_RUNS ? report_runs(res) : NULL;
+    while (b->waiters) {
+        Waiter *w = b->waiters;
+        b->waiters = w->next;
+        b->h->nwaiting--;
+        if (b->kind == PK_STATUS)
+            reply_json(w->req, 200, report_status(d, res));
+        else if (runs)
+            reply_json(w->req, 200, json_pack("{s:O}", "runs", runs));
+        else if (res)
+            reply_error(w->req, 500, "unable to read pgwake.v_runs: %s", PQresultErrorMessage(res));
+        else
+            reply_error(w->req, 503, "the database did not answer (it is unreachable or slow)");
+        free(w);
+    }
+    json_decref(runs);
 }
 
-static void pending_unlink(Pending *p)
+static void batch_unlink(Batch *b)
 {
-    for (Pending **pp = &p->h->pending; *pp; pp = &(*pp)->next)
-        if (*pp == p) {
-            *pp = p->next;
+    for (Batch **pp = &b->h->batches; *pp; pp = &(*pp)->next)
+        if (*pp == b) {
+            *pp = b->next;
             return;
         }
 }
 
-static void pending_free(Pending *p)
+static void batch_db_cb(void *arg, PGresult *res)
 {
-    event_del(&p->timer);
-    if (p->con)
-        evhttp_connection_set_closecb(p->con, NULL, NULL);
-    free(p);
-}
-
-/* Answers a pending request from res (NULL: without the database). */
-static void pending_answer(Pending *p, PGresult *res)
-{
-    if (p->answered || !p->req)
-        return;
-    p->answered = true;
-    event_del(&p->timer);
-    struct evhttp_request *req = p->req;
-    if (p->con)
-        evhttp_connection_set_closecb(p->con, NULL, NULL);
-    p->req = NULL;
-    p->con = NULL;
-    if (p->kind == PK_STATUS) {
-        reply_json(req, 200, report_status(p->h->d, res));
-        return;
-    }
-    json_t *runs = report_runs(res);
-    if (runs)
-        reply_json(req, 200, json_pack("{s:o}", "runs", runs));
-    else if (res)
-        reply_error(req, 500, "unable to read pgwake.v_runs: %s", PQresultErrorMessage(res));
-    else
-        reply_error(req, 503, "the database did not answer (it is unreachable or slow)");
-}
-
-static void pending_db_cb(void *arg, PGresult *res)
-{
-    Pending *p = arg;
+    Batch *b = arg;
     if (res && PQresultStatus(res) != PGRES_TUPLES_OK)
-        log_warn("http: %s query failed: %s", p->kind == PK_STATUS ? "status" : "runs",
+        log_warn("http: %s query failed: %s", b->kind == PK_STATUS ? "status" : "runs",
                  PQresultErrorMessage(res));
     /* A failed status query degrades to the fields that need no database; a
      * failed runs query is the answer itself (its error is reported). */
     bool ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
-    pending_answer(p, ok || p->kind == PK_RUNS ? res : NULL);
-    pending_unlink(p);
-    pending_free(p);
+    batch_answer(b, ok || b->kind == PK_RUNS ? res : NULL);
+    event_del(&b->timer);
+    batch_unlink(b);
+    free(b);
 }
 
-static void pending_timeout_cb(evutil_socket_t fd, short what, void *arg)
+static void batch_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
-    pending_answer(arg, NULL);
+    Batch *b = arg;
+    b->timed_out = true;
+    batch_answer(b, NULL);
 }
 
-/* Queues the query of a read that needs the database; false when it could not
- * be queued (the caller answers without it). */
-static bool pending_start(Http *h, struct evhttp_request *req, PendingKind kind, const char *sql,
-                          int n, const char *const *params)
+/* batch_find: the batch a new request of kind (and limit) may join, or
+ * with *stalled set, a timed-out one of that kind still owed its answer. */
+static Batch *batch_find(Http *h, PendingKind kind, long limit, bool *stalled)
 {
-    Pending *p = calloc(1, sizeof *p);
-    if (!p)
-        return false;
-    p->h = h;
-    p->req = req;
-    p->con = evhttp_request_get_connection(req);
-    p->kind = kind;
-    evtimer_assign(&p->timer, h->d->base, pending_timeout_cb, p);
-    if (!db_query(h->d->db, sql, n, params, 0, pending_db_cb, p)) {
-        free(p);
-        return false;
+    *stalled = false;
+    for (Batch *b = h->batches; b; b = b->next) {
+        if (b->kind != kind)
+            continue;
+        if (b->timed_out)
+            *stalled = true;
+        else if (b->limit == limit)
+            return b;
     }
-    if (event_add(&p->timer, &(struct timeval){PENDING_TIMEOUT_S, 0}))
-        log_warn("http: unable to arm a request timer (the reply waits for the database)");
-    evhttp_connection_set_closecb(p->con, pending_close_cb, p);
-    p->next = h->pending;
-    h->pending = p;
-    return true;
+    return NULL;
+}
+
+/* Joins req to the batch for (kind, limit), starting its query when there
+ * is none. 1 = waiting; 0 = the database is stalled or the query could not
+ * be queued (the caller answers without it); -1 = refused, too busy. */
+static int batch_join(Http *h, struct evhttp_request *req, PendingKind kind, long limit,
+                      const char *sql, int n, const char *const *params)
+{
+    if (h->nwaiting >= MAX_WAITING) {
+        h->busy++;
+        return -1;
+    }
+    bool stalled;
+    Batch *b = batch_find(h, kind, limit, &stalled);
+    if (!b && stalled)
+        return 0;
+    Waiter *w = calloc(1, sizeof *w);
+    if (!w)
+        return 0;
+    if (!b) {
+        if (!(b = calloc(1, sizeof *b)) ||
+            !db_query(h->d->db, sql, n, params, 0, batch_db_cb, b)) {
+            free(b);
+            free(w);
+            return 0;
+        }
+        b->h = h;
+        b->kind = kind;
+        b->limit = limit;
+        evtimer_assign(&b->timer, h->d->base, batch_timeout_cb, b);
+        if (event_add(&b->timer, &(struct timeval){PENDING_TIMEOUT_S, 0}))
+            log_warn("http: unable to arm a request timer (the reply waits for the database)");
+        b->next = h->batches;
+        h->batches = b;
+    }
+    w->req = req;
+    w->next = b->waiters;
+    b->waiters = w;
+    h->nwaiting++;
+    return 1;
 }
 
 /* ---------------------------------------------------------------- reads */
@@ -244,10 +277,15 @@ static void serve_status(Http *h, struct evhttp_request *req)
                 o += sprintf(o, "%s%s", i ? "," : "", d->stages[i]->name);
             strcpy(o, "}");
             const char *params[] = {d->cfg->host, arr};
-            bool queued = pending_start(h, req, PK_STATUS, report_status_sql, 2, params);
+            int joined = batch_join(h, req, PK_STATUS, 0, report_status_sql, 2, params);
             free(arr);
-            if (queued)
+            if (joined > 0)
                 return;
+            if (joined < 0) {
+                reply_error(req, 503, "busy: %d requests already wait for the database",
+                            MAX_WAITING);
+                return;
+            }
         }
     }
     reply_json(req, 200, report_status(d, NULL));
@@ -274,8 +312,11 @@ static void serve_runs(Http *h, struct evhttp_request *req)
     char lim[24];
     snprintf(lim, sizeof lim, "%ld", limit);
     const char *params[] = {lim};
-    if (!pending_start(h, req, PK_RUNS, report_runs_sql, 1, params))
-        reply_error(req, 500, "out of memory");
+    int joined = batch_join(h, req, PK_RUNS, limit, report_runs_sql, 1, params);
+    if (joined < 0)
+        reply_error(req, 503, "busy: %d requests already wait for the database", MAX_WAITING);
+    else if (joined == 0)
+        reply_error(req, 503, "the database did not answer (it is unreachable or slow)");
 }
 
 static void serve_metrics(Http *h, struct evhttp_request *req)
@@ -520,6 +561,10 @@ Http *http_new(Daemon *d, char *err)
         free(h);
         return NULL;
     }
+    h->conns = http_conns_new(d->base, h->http, evhttp_bound_socket_get_listener(h->sock),
+                              http_conns_default_cap());
+    if (!h->conns)
+        log_warn("http: out of memory for the connection cap (connections are not counted)");
     log_info("http: listening on %s", listen);
     if (!d->cfg->control_token && !http_listen_is_loopback(listen))
         log_warn("http: %s is reachable from other machines and control_token is unset: "
@@ -527,22 +572,29 @@ Http *http_new(Daemon *d, char *err)
     return h;
 }
 
-/* http_free closes the listener and every connection; requests still waiting
- * for the database are dropped unanswered. Call it before db_free: it cancels
+/* http_free closes the listener and every connection; requests still
+ * waiting for the database are answered 503 first (a reply is also what
+ * frees a request whose client left). Call it before db_free: it cancels
  * their callbacks on the daemon's connection. */
 void http_free(Http *h)
 {
     if (!h)
         return;
-    while (h->pending) {
-        Pending *p = h->pending;
-        h->pending = p->next;
-        db_cancel_arg(h->d->db, p);
-        /* A request whose client left is ours alone; the others go with evhttp_free. */
-        if (p->req && !p->con)
-            evhttp_request_free(p->req);
-        pending_free(p);
+    while (h->batches) {
+        Batch *b = h->batches;
+        h->batches = b->next;
+        db_cancel_arg(h->d->db, b);
+        event_del(&b->timer);
+        while (b->waiters) {
+            Waiter *w = b->waiters;
+            b->waiters = w->next;
+            reply_error(w->req, 503, "pgwake is stopping");
+            free(w);
+        }
+        free(b);
     }
+    http_conns_stop(h->conns);
     evhttp_free(h->http);
+    http_conns_free(h->conns);
     free(h);
 }

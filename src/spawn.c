@@ -20,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define STATUS_FD_MIN 10 /* exec-status pipe and scratch dups live above fds 0-3 */
@@ -503,12 +504,16 @@ pid_t spawn_start(const SpawnReq *r, int *exec_status_fd, char *err, size_t errl
                    !(geteuid() != 0 && r->user->uid == geteuid() && r->user->gid == getegid());
     p.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (p.devnull < 0) {
-        errf(err, errlen, "unable to open /dev/null: %s", strerror(errno));
+        int e = errno;
+        errf(err, errlen, "unable to open /dev/null: %s", strerror(e));
+        errno = e;
         return -1;
     }
     if (!status_pipe(&rd, &p.status_fd)) {
-        errf(err, errlen, "unable to create a pipe: %s", strerror(errno));
+        int e = errno;
+        errf(err, errlen, "unable to create a pipe: %s", strerror(e));
         close(p.devnull);
+        errno = e;
         return -1;
     }
     if (!has_close_range)
@@ -525,6 +530,7 @@ pid_t spawn_start(const SpawnReq *r, int *exec_status_fd, char *err, size_t errl
     if (pid < 0) {
         close(rd);
         errf(err, errlen, "unable to fork: %s", strerror(saved));
+        errno = saved;
         return -1;
     }
     *exec_status_fd = rd;
@@ -563,6 +569,37 @@ int spawn_exec_status(int fd, char *reason, size_t n)
 }
 
 /* ------------------------------------------------------------------- others */
+
+/* spawn_reap reaps one child that has ended, 0 when none has (-1 with
+ * errno on failure). It looks first without reaping (WNOWAIT): while the
+ * child is a zombie its pid cannot be reused, so when leader says it led a
+ * worker's group, the group is killed (descendants included) before its
+ * number can name someone else's. */
+pid_t spawn_reap(int *status, bool (*leader)(pid_t pid, void *arg), void *arg)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+        return -1;
+    if (si.si_pid == 0)
+        return 0;
+    if (leader && leader(si.si_pid, arg))
+        kill(-si.si_pid, SIGKILL);
+    pid_t pid;
+    do
+        pid = waitpid(si.si_pid, status, 0);
+    while (pid < 0 && errno == EINTR);
+    return pid;
+}
+
+/* spawn_errno_ours: was a failed pipe, socketpair, open or fork the
+ * daemon's own shortage (fds, processes, memory) rather than the worker's
+ * fault? Such a failure is retried after a backoff and never counted as a
+ * crash: HTTP clients holding fds must not make a stage FATAL. */
+bool spawn_errno_ours(int e)
+{
+    return e == EMFILE || e == ENFILE || e == EAGAIN || e == ENOMEM || e == ENOBUFS;
+}
 
 /* spawn_proc_start_time returns field 22 of /proc/PID/stat (start time in
  * clock ticks since boot), or -1: a pid and its start time name a process
