@@ -17,7 +17,9 @@
 #include <event2/listener.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/resource.h>
 
 #include "log.h"
@@ -36,6 +38,8 @@ struct HttpConns {
     struct event adopt_ev;   /* after the accept callback: adopt the fresh ones */
     struct event resume_ev;  /* end of an accept-error pause */
     HttpConnStats st;
+    time_t warned;           /* last cap or accept-error warning: one a minute at most */
+    uint64_t warned_pauses;  /* pauses of both kinds at that warning */
     bool at_cap : 1;         /* accepting stopped: st.open reached st.cap */
     bool in_error : 1;       /* accepting stopped: an accept error, resume_ev armed */
 };
@@ -52,6 +56,20 @@ int http_conns_default_cap(void)
     struct rlimit rl;
     rlim_t n = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur / 4 : CAP_MAX;
     return n < CAP_MIN ? CAP_MIN : n > CAP_MAX ? CAP_MAX : (int)n;
+}
+
+/* warn logs a pause, or once a minute with how many came since: clients
+ * that come and go at the cap must not flood the log. */
+static void warn(HttpConns *c, const char *what)
+{
+    time_t now = time(NULL);
+    uint64_t pauses = c->st.cap_pauses + c->st.err_pauses;
+    if (c->warned && now - c->warned < 60)
+        return;
+    log_warn("http: %s (%llu pause(s) since the last warning)", what,
+             (unsigned long long)(pauses - c->warned_pauses));
+    c->warned = now;
+    c->warned_pauses = pauses;
 }
 
 static void update_listener(HttpConns *c)
@@ -110,8 +128,10 @@ static struct bufferevent *conn_bev_cb(struct event_base *base, void *arg)
     if (++c->st.open >= c->st.cap && !c->at_cap) {
         c->at_cap = true;
         c->st.cap_pauses++;
-        log_warn("http: %d connections open, the most allowed; accepting again when one closes",
-                 c->st.open);
+        char what[160];
+        snprintf(what, sizeof what, "%d connections open, the most allowed; accepting again "
+                                    "when one closes", c->st.open);
+        warn(c, what);
     }
     update_listener(c);
     return bev;
@@ -133,8 +153,10 @@ static void accept_error_cb(struct evconnlistener *lev, void *arg)
     if (!c)
         return;
     c->st.err_pauses++;
-    log_warn("http: unable to accept a connection: %s (accepting again in %d ms)", strerror(e),
-             ACCEPT_PAUSE_MS);
+    char what[160];
+    snprintf(what, sizeof what, "unable to accept a connection: %s (accepting again in %d ms)",
+             strerror(e), ACCEPT_PAUSE_MS);
+    warn(c, what);
     c->in_error = true;
     update_listener(c);
     struct timeval tv = {ACCEPT_PAUSE_MS / 1000, (ACCEPT_PAUSE_MS % 1000) * 1000};

@@ -541,7 +541,9 @@ pid_t spawn_start(const SpawnReq *r, int *exec_status_fd, char *err, size_t errl
  * of file: the pipe closed on exec), 0 = not known yet, -1 = the child failed
  * before or at execve, with reason such as "exec /x/w: No such file or
  * directory", "chdir /x: Permission denied", "setuid: Operation not
- * permitted". The child then exits 127. Closes nothing. */
+ * permitted". The child then exits 127. SPAWN_EXEC_SHORT (also < 0) is
+ * such a failure for the daemon's own shortage: it ran out of fds setting
+ * up the child's (spawn_errno_ours). Closes nothing. */
 int spawn_exec_status(int fd, char *reason, size_t n)
 {
     ExecStatus st;
@@ -565,7 +567,7 @@ int spawn_exec_status(int fd, char *reason, size_t n)
     st.what[sizeof st.what - 1] = '\0';
     errf(reason, n, "%s%s%s: %s", step_names[st.step], st.what[0] ? " " : "", st.what,
             strerror(st.err));
-    return -1;
+    return st.step == SP_FDS && spawn_errno_ours(st.err) ? SPAWN_EXEC_SHORT : -1;
 }
 
 /* ------------------------------------------------------------------- others */

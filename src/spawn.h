@@ -49,6 +49,7 @@ typedef struct SpawnReq {
 pid_t spawn_start(const SpawnReq *r, int *exec_status_fd, char *err, size_t errlen) MUSTCHECK;
 bool spawn_errno_ours(int e);
 pid_t spawn_reap(int *status, bool (*leader)(pid_t pid, void *arg), void *arg);
+#define SPAWN_EXEC_SHORT (-2) /* spawn_exec_status: failed for the daemon's fd shortage */
 int spawn_exec_status(int fd, char *reason, size_t n);
 
 long long spawn_proc_start_time(pid_t pid);

@@ -440,6 +440,7 @@ static void check_exec(Worker *w)
         return;
     if (st < 0) {
         w->exec_failed = true;
+        w->spawn_short = st == SPAWN_EXEC_SHORT;
         snprintf(w->reason, sizeof w->reason, "%s", reason);
         wlog_warn(w, "%s", reason);
     }
@@ -562,7 +563,7 @@ void worker_reaped(Worker *w, int status)
     }
     bool crashed = !exit_ok && !w->stop_by_us && !w->declared_dead;
     /* Crashes while the database is away (or just back) say nothing about the stage. */
-    w->countable = crashed && daemon_db_settled(s->d, s->conf->heartbeat_timeout_ms);
+    w->countable = crashed && !w->spawn_short && daemon_db_settled(s->d, s->conf->heartbeat_timeout_ms);
     if (crashed)
         wlog_warn(w, "crashed: %s after %lld ms", w->reason, (long long)(mono_ms() - w->spawned_ms));
     else
