@@ -572,6 +572,29 @@ Http *http_new(Daemon *d, char *err)
     return h;
 }
 
+/* http_metrics writes the HTTP families of /metrics (Prometheus text). */
+void http_metrics(const Http *h, struct evbuffer *out)
+{
+    HttpConnStats st = http_conns_stats(h ? h->conns : NULL);
+    evbuffer_add_printf(out, "# HELP pgwake_http_connections HTTP connections open now\n"
+                             "# TYPE pgwake_http_connections gauge\n"
+                             "pgwake_http_connections %d\n", st.open);
+    evbuffer_add_printf(out, "# HELP pgwake_http_connections_max HTTP connections allowed at once\n"
+                             "# TYPE pgwake_http_connections_max gauge\n"
+                             "pgwake_http_connections_max %d\n", st.cap);
+    evbuffer_add_printf(out, "# HELP pgwake_http_accept_pauses_total Times accepting stopped: "
+                             "at the connection cap, or after an accept error such as EMFILE\n"
+                             "# TYPE pgwake_http_accept_pauses_total counter\n"
+                             "pgwake_http_accept_pauses_total{reason=\"cap\"} %llu\n"
+                             "pgwake_http_accept_pauses_total{reason=\"error\"} %llu\n",
+                        (unsigned long long)st.cap_pauses, (unsigned long long)st.err_pauses);
+    evbuffer_add_printf(out, "# HELP pgwake_http_busy_total Requests refused with 503: too many "
+                             "already waiting for the database\n"
+                             "# TYPE pgwake_http_busy_total counter\n"
+                             "pgwake_http_busy_total %llu\n",
+                        (unsigned long long)(h ? h->busy : 0));
+}
+
 /* http_free closes the listener and every connection; requests still
  * waiting for the database are answered 503 first (a reply is also what
  * frees a request whose client left). Call it before db_free: it cancels

@@ -7,10 +7,12 @@
 #include <stdbool.h>
 
 struct Daemon;
+struct evbuffer;
 
 typedef struct Http Http;
 
 Http *http_new(struct Daemon *d, char *err);
 void http_free(Http *h);
+void http_metrics(const Http *h, struct evbuffer *out);
 
 #endif

@@ -92,7 +92,8 @@ for name in pgwake_ready pgwake_database_up pgwake_database_reconnects_total \
             pgwake_notifications_unparseable_total pgwake_workers pgwake_worker_spawns_total \
             pgwake_worker_exits_total pgwake_worker_crashes_total pgwake_stage_restarts_total \
             pgwake_worker_wakes_total pgwake_stage_recounts_total pgwake_stage_fast_paths_total \
-            pgwake_lease_releases_total pgwake_wake_latency_seconds; do
+            pgwake_lease_releases_total pgwake_wake_latency_seconds \
+            pgwake_log_lines_dropped_total pgwake_http_connections pgwake_http_accept_pauses_total; do
     grep -q "^# TYPE $name " "$T/metrics" || fail "no metric family $name"
 done
 ! grep -v '^#' "$T/metrics" | grep -Ev '^pgwake_[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9.e+-]+$' \

@@ -57,6 +57,9 @@ note "daemon CPU over the load: $ticks ticks ($(getconf CLK_TCK)/s)"
 [ "$ticks" -lt $(( $(getconf CLK_TCK) * 5 )) ] || fail "the loop spun: $ticks ticks of CPU"
 wait_for "curl -sf --noproxy '*' --max-time 2 -o /dev/null http://127.0.0.1:$PORT/healthz" 15 \
     || fail "/healthz does not answer after the clients left"
+curl -s --noproxy '*' --max-time 5 "http://127.0.0.1:$PORT/metrics" >"$T/metrics"
+grep -Eq '^pgwake_http_accept_pauses_total\{reason="cap"\} [1-9]' "$T/metrics" \
+    || fail "cap pauses not in /metrics: $(grep http_ "$T/metrics")"
 stop_daemon
 [ "$RC" = 0 ] || fail "daemon exit code $RC"
 echo ok
