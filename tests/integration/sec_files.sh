@@ -28,7 +28,7 @@ echo "precious" >"$T/victim"
 note "a symbolic link as the lock file"
 ln -s "$T/victim" "$T/link.lock"
 conf link.conf "lock_file = $T/link.lock"
-"$PGWAKE" run -c "$T/link.conf" -d "$TEST_DSN" >"$T/link.out" 2>&1
+timeout 20 "$PGWAKE" run -c "$T/link.conf" -d "$TEST_DSN" >"$T/link.out" 2>&1
 rc=$?
 [ "$rc" = 1 ] || fail "exit $rc with a symlinked lock file: $(cat "$T/link.out")"
 grep -q 'symbolic link' "$T/link.out" || fail "no reason given: $(cat "$T/link.out")"
@@ -37,7 +37,7 @@ grep -q 'symbolic link' "$T/link.out" || fail "no reason given: $(cat "$T/link.o
 note "a lock file another user made"
 touch "$T/planted.lock" && chown nobody "$T/planted.lock"
 conf planted.conf "lock_file = $T/planted.lock"
-"$PGWAKE" run -c "$T/planted.conf" -d "$TEST_DSN" >"$T/planted.out" 2>&1
+timeout 20 "$PGWAKE" run -c "$T/planted.conf" -d "$TEST_DSN" >"$T/planted.out" 2>&1
 rc=$?
 [ "$rc" = 1 ] || fail "exit $rc with a planted lock file: $(cat "$T/planted.out")"
 grep -q 'belongs to uid 65534' "$T/planted.out" || fail "no reason given: $(cat "$T/planted.out")"
@@ -45,7 +45,7 @@ grep -q 'belongs to uid 65534' "$T/planted.out" || fail "no reason given: $(cat 
 note "a symbolic link as a worker log"
 mkdir -p "$T/logs" && ln -s "$T/victim" "$T/logs/a.log"
 conf loglink.conf ""
-"$PGWAKE" run -c "$T/loglink.conf" -d "$TEST_DSN" >"$T/loglink.out" 2>&1
+timeout 20 "$PGWAKE" run -c "$T/loglink.conf" -d "$TEST_DSN" >"$T/loglink.out" 2>&1
 rc=$?
 [ "$rc" != 0 ] || fail "the daemon ran with a symlinked worker log"
 grep -q 'symbolic link' "$T/loglink.out" || fail "no reason given: $(cat "$T/loglink.out")"
@@ -59,7 +59,7 @@ for how in "chmod 666" "chmod 620" "chown nobody"; do
     $how "$T/bad.conf"
     case $how in chown*) fix="chown root" ;; *) fix="chmod go-w" ;; esac
     for cmd in run check; do
-        "$PGWAKE" $cmd -c "$T/bad.conf" -d "$TEST_DSN" >"$T/bad.out" 2>&1
+        timeout 20 "$PGWAKE" $cmd -c "$T/bad.conf" -d "$TEST_DSN" >"$T/bad.out" 2>&1
         rc=$?
         [ "$rc" = 2 ] || fail "$cmd after $how: exit $rc: $(cat "$T/bad.out")"
         grep -q "run: $fix $T/bad.conf" "$T/bad.out" || fail "$cmd after $how: no fix named: $(cat "$T/bad.out")"

@@ -35,11 +35,11 @@ for how in opt env url conf; do
         args=""
         [ "$cmd" = enqueue ] && args="a"
         case $how in
-        opt) "$PGWAKE" $cmd -c "$T/plain.conf" -d "$BAD" $args >"$out" 2>&1; rc=$? ;;
-        env) PGWAKE_DSN="$BAD" "$PGWAKE" $cmd -c "$T/plain.conf" $args >"$out" 2>&1; rc=$? ;;
-        url) env -u PGWAKE_DSN DATABASE_URL="$BAD" "$PGWAKE" $cmd -c "$T/plain.conf" $args \
+        opt) timeout 20 "$PGWAKE" $cmd -c "$T/plain.conf" -d "$BAD" $args >"$out" 2>&1; rc=$? ;;
+        env) PGWAKE_DSN="$BAD" timeout 20 "$PGWAKE" $cmd -c "$T/plain.conf" $args >"$out" 2>&1; rc=$? ;;
+        url) env -u PGWAKE_DSN DATABASE_URL="$BAD" timeout 20 "$PGWAKE" $cmd -c "$T/plain.conf" $args \
                  >"$out" 2>&1; rc=$? ;;
-        conf) env -u PGWAKE_DSN "$PGWAKE" $cmd -c "$T/baddsn.conf" $args >"$out" 2>&1; rc=$? ;;
+        conf) env -u PGWAKE_DSN timeout 20 "$PGWAKE" $cmd -c "$T/baddsn.conf" $args >"$out" 2>&1; rc=$? ;;
         esac
         [ "$rc" != 0 ] || fail "$cmd with a bad DSN from $how exited 0: $(cat "$out")"
         no_pw "$out"
@@ -51,7 +51,7 @@ for how in opt env url conf; do
         grep -q '%25' "$out" || [ "$cmd" = status ] || fail "$cmd ($how) does not say what to fix: $(cat "$out")"
     done
 done
-"$PGWAKE" run -c "$T/plain.conf" -d "$BAD" >/dev/null 2>&1
+timeout 20 "$PGWAKE" run -c "$T/plain.conf" -d "$BAD" >/dev/null 2>&1
 [ $? = 2 ] || fail "run with a bad -d is not a usage error (exit 2)"
 
 note "a good string to a dead server whose error would echo the password"
