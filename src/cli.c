@@ -153,13 +153,22 @@ PGconn *cli_connect(const CliOpts *o, const Config *cfg)
 
 /* cli_open_db is what one-shot database commands start with: the optional
  * configuration (for its dsn), then a connection. NULL with *rc set (2 for a
- * bad configuration, 1 for an unreachable database). */
+ * bad configuration or connection string, 1 for an unreachable database). */
 PGconn *cli_open_db(const CliOpts *o, int *rc)
 {
     Config *cfg;
+    const char *dsn;
+    char err[ERR_LEN];
     *rc = cli_load_config(o, false, &cfg);
     if (*rc)
         return NULL;
+    /* A bad connection string is a usage error (2), an unreachable server a runtime one. */
+    if (!dsn_resolve(o->dsn, cfg ? cfg->dsn : NULL, real_getenv, &dsn, err, sizeof err)) {
+        fprintf(stderr, "pgwake: %s\n", err);
+        cfg_free(cfg);
+        *rc = EXIT_USAGE;
+        return NULL;
+    }
     PGconn *c = cli_connect(o, cfg);
     cfg_free(cfg);
     *rc = c ? EXIT_OK : EXIT_RUNTIME;

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "config_keys.h"
+#include "http_gate.h"
 #include "migrate.h"
 #include "spawn.h"
 
@@ -84,6 +85,13 @@ static void check_stage(const StageConf *s, Findings *f)
 
 static void check_database(const CliOpts *o, const Config *cfg, Findings *f)
 {
+    const char *dsn;
+    char why[ERR_LEN];
+    if (!dsn_resolve(o->dsn, cfg->dsn, (GetenvFn)getenv, &dsn, why, sizeof why)) {
+        say("problem", "%s", why);
+        f->conf_problems++;
+        return;
+    }
     PGconn *c = cli_connect(o, cfg);
     if (!c) {
         say("problem", "database unreachable (see the message above)");
@@ -157,6 +165,15 @@ static void check_alerts(const AlertConf *a, Findings *f)
     curl_easy_cleanup(h);
 }
 
+static void check_http(const Config *cfg, Findings *f)
+{
+    if (cfg->control_token || http_listen_is_loopback(cfg->http_listen))
+        return;
+    say("warning", "http_listen %s is reachable from other machines and control_token is unset: "
+                   "control calls will be refused (set control_token)", cfg->http_listen);
+    f->warnings++;
+}
+
 /* cmd_check runs every check and picks the exit code from the worst finding. */
 int cmd_check(const CliOpts *o)
 {
@@ -169,6 +186,7 @@ int cmd_check(const CliOpts *o)
     for (const StageConf *s = cfg->stages; s; s = s->next)
         check_stage(s, &f);
     check_database(o, cfg, &f);
+    check_http(cfg, &f);
     check_alerts(&cfg->alerts, &f);
     cfg_free(cfg);
     if (f.conf_problems)

@@ -32,6 +32,7 @@ PORT=$(free_port)
     | write_conf wide.conf
 start_ready wide.conf
 grep -q 'control_token is unset: control calls are refused' "$T/daemon.log" || fail "no warning at start"
+"$PGWAKE" check -c "$T/wide.conf" -d "$TEST_DSN" 2>&1 | grep -q "warning.*control_token is unset" || fail "check does not warn"
 [ "$(code POST /stages/alpha/stop -H 'X-Requested-With: t')" = 403 ] || fail "control call not refused"
 grep -q 'control_token' "$T/body" || fail "the refusal does not say what to set: $(cat "$T/body")"
 "$PGWAKE" stop -c "$T/wide.conf" alpha >"$T/cli.out" 2>&1 && fail "pgwake stop succeeded: $(cat "$T/cli.out")"

@@ -42,6 +42,7 @@ for how in opt env url conf; do
         conf) env -u PGWAKE_DSN timeout 20 "$PGWAKE" $cmd -c "$T/baddsn.conf" $args >"$out" 2>&1; rc=$? ;;
         esac
         [ "$rc" != 0 ] || fail "$cmd with a bad DSN from $how exited 0: $(cat "$out")"
+        [ "$cmd" = status ] || [ "$rc" = 2 ] || fail "$cmd with a bad DSN from $how: exit $rc, not 2"
         no_pw "$out"
         case $how in
         opt) want='from -d' ;; env) want='from PGWAKE_DSN' ;; url) want='from DATABASE_URL' ;;
