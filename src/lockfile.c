@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "errfmt.h"
+#include "log.h"
 
 /* open_own opens path for the lock, refusing what we did not make; -1
  * with err. */
@@ -67,6 +68,6 @@ int lockfile_take(const char *path, char *err, size_t n)
     char pid[24];
     int len = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
     if (ftruncate(fd, 0) < 0 || write(fd, pid, (size_t)len) != len)
-        fprintf(stderr, "pgwake: unable to write the pid into %s: %s\n", path, strerror(errno));
+        log_warn("unable to write the pid into %s: %s", path, strerror(errno));
     return fd;
 }

@@ -565,7 +565,8 @@ void worker_reaped(Worker *w, int status)
     /* Crashes while the database is away (or just back) say nothing about the stage. */
     w->countable = crashed && !w->spawn_short && daemon_db_settled(s->d, s->conf->heartbeat_timeout_ms);
     if (crashed)
-        wlog_warn(w, "crashed: %s after %lld ms", w->reason, (long long)(mono_ms() - w->spawned_ms));
+        wlog_warn(w, "crashed: %s after %lld ms%s", w->reason, (long long)(mono_ms() - w->spawned_ms),
+                  w->spawn_short ? " (the daemon's own shortage: not counted)" : "");
     else
         wlog_info(w, "exited: %s", exit_ok ? "exit 0" : w->reason);
     s->st.exits++;
