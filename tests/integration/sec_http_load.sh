@@ -4,7 +4,8 @@
 # taking the workers' fds; spawns that still meet EMFILE are backed off and
 # never counted, so the stage (max_restarts = 2) never goes FATAL and every
 # task is done; the loop does not spin (its CPU time stays small); once the
-# clients leave, /healthz answers again.
+# clients leave, /healthz answers again. With only 4 fds to spare, accept
+# itself meets EMFILE: accepting pauses instead of spinning, and resumes.
 . "$ROOT/tests/lib/itest.sh"
 PY=/usr/bin/python3
 PORT=$(free_port)
@@ -35,8 +36,8 @@ DAEMON_PIDS="$DAEMON_PIDS $DAEMON_PID"
 wait_for_log ' ready: ' 20 || fail "daemon not ready"
 cpu0=$(awk '{print $14 + $15}' /proc/$DAEMON_PID/stat)
 
-note "2000 idle connections held for 12 s while 16 tasks are queued"
-$PY "$ROOT/tests/lib/slowloris.py" --port "$PORT" --count 2000 --seconds 12 --out "$T/loris.out" &
+note "2000 idle connections held for 8 s while 16 tasks are queued"
+$PY "$ROOT/tests/lib/slowloris.py" --port "$PORT" --count 2000 --seconds 8 --out "$T/loris.out" &
 LORIS=$!
 DAEMON_PIDS="$DAEMON_PIDS $LORIS"
 sleep 2
@@ -62,4 +63,26 @@ grep -Eq '^pgwake_http_accept_pauses_total\{reason="cap"\} [1-9]' "$T/metrics" \
     || fail "cap pauses not in /metrics: $(grep http_ "$T/metrics")"
 stop_daemon
 [ "$RC" = 0 ] || fail "daemon exit code $RC"
+
+note "EMFILE on accept: 16 fds, 50 idle clients"
+PORT2=$(free_port)
+sed "s/^http_listen = .*/http_listen = 127.0.0.1:$PORT2/; s/^host = .*/host = load-2/" "$T/pgwake.conf" \
+    | write_conf tight.conf
+(ulimit -n 16 && exec "$PGWAKE" run -c "$T/tight.conf" -d "$TEST_DSN") >>"$T/daemon2.log" 2>&1 &
+DAEMON_PID=$!
+DAEMON_PIDS="$DAEMON_PIDS $DAEMON_PID"
+wait_for_log ' ready: ' 20 "$T/daemon2.log" || fail "daemon 2 not ready"
+cpu0=$(awk '{print $14 + $15}' /proc/$DAEMON_PID/stat)
+$PY "$ROOT/tests/lib/slowloris.py" --port "$PORT2" --count 50 --seconds 6 --out "$T/loris2.out"
+ticks=$(( $(awk '{print $14 + $15}' /proc/$DAEMON_PID/stat) - cpu0 ))
+note "daemon CPU while accept met EMFILE: $ticks ticks"
+grep -q 'unable to accept a connection: Too many open files' "$T/daemon2.log" \
+    || fail "accept never met EMFILE (the test did not provoke it)"
+[ "$ticks" -lt $(( $(getconf CLK_TCK) * 3 )) ] || fail "the loop spun on EMFILE: $ticks ticks"
+wait_for "curl -sf --noproxy '*' --max-time 2 -o '$T/metrics2' http://127.0.0.1:$PORT2/metrics" 15 \
+    || fail "no answer after the EMFILE clients left"
+grep -Eq '^pgwake_http_accept_pauses_total\{reason="error"\} [1-9]' "$T/metrics2" \
+    || fail "accept-error pauses not in /metrics: $(grep http_ "$T/metrics2")"
+stop_daemon
+[ "$RC" = 0 ] || fail "daemon 2 exit code $RC"
 echo ok
