@@ -41,7 +41,7 @@ static char *join(const char *a, const char *b)
 
 /* spawn_lookup_user looks name (or a numeric uid) up in the user database,
  * with its supplementary groups, so the child can drop privileges without
- * calling anything that is not async-signal-safe. */
+ * calling anything that is not async-signal-safe. false with err and errno. */
 bool spawn_lookup_user(const char *name, SpawnUser *out, char *err, size_t errlen)
 {
     struct passwd pw, *res = NULL;
@@ -70,17 +70,20 @@ bool spawn_lookup_user(const char *name, SpawnUser *out, char *err, size_t errle
         bufsz *= 2;
     }
     if (!res) {
-        if (rc == 0 || rc == ENOENT || rc == ESRCH)
+        bool unknown = rc == 0 || rc == ENOENT || rc == ESRCH;
+        if (unknown)
             errf(err, errlen, "unknown user %s", name);
         else
             errf(err, errlen, "unable to look up user %s: %s", name, strerror(rc));
         free(buf);
+        errno = unknown ? ENOENT : rc; /* EMFILE here is the daemon's (spawn_errno_ours) */
         return false;
     }
     int ng = SPAWN_MAX_GROUPS;
     if (getgrouplist(pw.pw_name, pw.pw_gid, out->groups, &ng) < 0) {
         errf(err, errlen, "user %s is in more than %d groups", name, SPAWN_MAX_GROUPS);
         free(buf);
+        errno = E2BIG;
         return false;
     }
     out->uid = pw.pw_uid;

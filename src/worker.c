@@ -234,8 +234,9 @@ static void worker_exec(Worker *w)
     }
     SpawnUser user = {0};
     if (c->user && !spawn_lookup_user(c->user, &user, err, sizeof err)) {
+        int e = errno;
         free(path);
-        spawn_failed(w, err, false);
+        spawn_failed(w, err, spawn_errno_ours(e));
         return;
     }
     int wake[2], out[2];
