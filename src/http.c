@@ -595,10 +595,10 @@ void http_metrics(const Http *h, struct evbuffer *out)
                         (unsigned long long)(h ? h->busy : 0));
 }
 
-/* http_free closes the listener and every connection; requests still
- * waiting for the database are answered 503 first (a reply is also what
- * frees a request whose client left). Call it before db_free: it cancels
- * their callbacks on the daemon's connection. */
+/* http_free closes the listener and every connection. Requests still
+ * waiting for the database get a 503 reply, which is what frees one whose
+ * client left (the others' connections close before it is flushed). Call
+ * it before db_free: it cancels their callbacks on the daemon's connection. */
 void http_free(Http *h)
 {
     if (!h)
