@@ -218,9 +218,7 @@ static int batch_join(Http *h, struct evhttp_request *req, PendingKind kind, lon
     if (!w)
         return 0;
     if (!b) {
-        if (!(b = calloc(1, sizeof *b)) ||
-            !db_query(h->d->db, sql, n, params, 0, batch_db_cb, b)) {
-            free(b);
+        if (!(b = calloc(1, sizeof *b))) {
             free(w);
             return 0;
         }
@@ -228,6 +226,11 @@ static int batch_join(Http *h, struct evhttp_request *req, PendingKind kind, lon
         b->kind = kind;
         b->limit = limit;
         evtimer_assign(&b->timer, h->d->base, batch_timeout_cb, b);
+        if (!db_query(h->d->db, sql, n, params, 0, batch_db_cb, b)) {
+            free(b);
+            free(w);
+            return 0;
+        }
         if (event_add(&b->timer, &(struct timeval){PENDING_TIMEOUT_S, 0}))
             log_warn("http: unable to arm a request timer (the reply waits for the database)");
         b->next = h->batches;
