@@ -165,6 +165,15 @@ static void check_alerts(const AlertConf *a, Findings *f)
     curl_easy_cleanup(h);
 }
 
+static void check_worker_login(const Config *cfg, Findings *f)
+{
+    if (cfg->worker_dsn || !cfg->stages)
+        return;
+    say("warning", "worker_dsn is unset: workers log in with the daemon's own credentials "
+                   "(a role granted pgwake_worker is safer: docs/roles.md)");
+    f->warnings++;
+}
+
 static void check_http(const Config *cfg, Findings *f)
 {
     if (cfg->control_token || http_listen_is_loopback(cfg->http_listen))
@@ -187,6 +196,7 @@ int cmd_check(const CliOpts *o)
         check_stage(s, &f);
     check_database(o, cfg, &f);
     check_http(cfg, &f);
+    check_worker_login(cfg, &f);
     check_alerts(&cfg->alerts, &f);
     cfg_free(cfg);
     if (f.conf_problems)
