@@ -189,9 +189,11 @@ class Runner:
             if self.s.fenced:
                 log.warning("task %d: worker fenced during the task; rolled back", task.id)
                 return Outcome.FENCED, None, True
-            if f.__cause__ is not None and not isinstance(f.__cause__, Fail):
-                log.warning("task %d failed: %s", task.id, f.error,
-                            exc_info=f.__cause__ if log.isEnabledFor(logging.DEBUG) else None)
+            if isinstance(f.__cause__, Fail):
+                log.info("task %d failed for good: %s", task.id, f.error)
+            else:
+                log.warning("task %d failed (retried with backoff): %s", task.id, f.error,
+                            exc_info=f.__cause__)
             return None, f.error, f.retry
         except _Fenced:
             log.warning("task %d: worker fenced during the task; rolled back", task.id)
@@ -292,13 +294,19 @@ class Runner:
                     return 1 if s.fenced else 0
                 continue
             for task in tasks:
-                # A stop lets the batch finish (its leases are ours); fencing does not.
+                # `S` lets a claimed batch finish (the daemon waits stop_timeout for
+                # it); SIGTERM and request_stop() end it after the current task, and
+                # fencing at once. Tasks left over are released when the worker ends.
                 if s.fenced:
                     return 1
+                if s._stop.is_set():
+                    break
                 outcome = self.run_task(task)
                 log.debug("task %d: %s", task.id, outcome.value)
                 if outcome is Outcome.FENCED:
                     return 1
+                if outcome is Outcome.STOPPED:
+                    break  # told to stop while the database was away
                 s.wake.poll()
 
     def cancel_current(self) -> None:
@@ -345,7 +353,10 @@ def run(handler: Handler, *, stage: Optional[str] = None, dsn: Optional[str] = N
     ``pgwake.Fail(msg)`` fails it for good. Between tasks the wake fd is read,
     so a busy worker still sees `S`; with nothing to claim it tells the daemon
     it is idle and sleeps until `W`. SIGTERM (in the main thread) stops it
-    after the current task. Lost connections are reconnected with backoff.
+    after the current task; `S` after the current batch (``PGWAKE_CLAIM_BATCH``
+    tasks are claimed per round trip, each completed with its own token).
+    Lost connections are reconnected with backoff; a handler cut off by one
+    runs again on the same lease.
 
     Returns 0 when told to stop (`S`, end of file, drain done, SIGTERM) and 1
     when fenced (declared dead) or on a fatal error: ``sys.exit(pgwake.run(h))``.
