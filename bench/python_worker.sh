@@ -149,6 +149,19 @@ for r in $(seq 1 "$REPEAT"); do
     idle_run "$r" C "$WAKE worker $W/idle.out"
 done
 
+cat <<'EOF'
+The Python worker library (`python/pgwake`, psycopg 3 in its pure-Python form, as
+Debian ships it) measured by `bench/python_worker.sh` the way "Wake latency" and "Idle
+cost" measure the C one, with the C worker (`bench/wake worker`) run in the same
+script, cluster and minutes, so the two compare under the same load. The Python worker
+is `bench/python_worker.py worker`: `pgwake.run` with a no-op handler; the times come
+from a subclass of its Runner, the library itself is unchanged. Warm: min_workers =
+max_workers = 1, tasks produced by `bench/wake produce` (bench/wake.sh's producer);
+for Python the end is the handler being called (claim and BEGIN of the task's
+transaction done), for C the claim returning. Cold: min_workers = 0 and idle_timeout
+100ms, so every task starts a worker.
+
+EOF
 $PYW report "$RESULTS"
 PYVER=$($PY -c 'import sys, psycopg; print("Python %d.%d.%d, psycopg %s (%s implementation)" % (sys.version_info[:3] + (psycopg.__version__, psycopg.pq.__impl__)))')
 cat <<EOF
