@@ -9,7 +9,7 @@ import logging
 import signal
 import threading
 import traceback
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Set, Tuple
 
 import psycopg
 
@@ -54,7 +54,7 @@ class Runner:
         self.handler = handler
         self.s = session
         self.main = Reconnector(session.dsn, "main", self._sleep)
-        self.held: set = set()          # ids of tasks we hold (adoption skips them)
+        self.held: Set[int] = set()     # ids of tasks we hold (adoption skips them)
         self.maybe_claimed = False      # a claim was cut off: adopt before claiming anew
         self.in_task = threading.Event()
 
@@ -68,16 +68,13 @@ class Runner:
         self.s.wake.wait(seconds)
         return not self.s._stopping()
 
-    def _conn(self) -> Optional[psycopg.Connection]:
-        return self.main.get()
-
     # ---- claiming
 
     def claim(self, n: int) -> Optional[List[Task]]:
         """claim takes up to n tasks; None when a stop ended the wait for the database."""
         transient = 0
         while True:
-            conn = self._conn()
+            conn = self.main.get()
             if conn is None:
                 return None
             try:
@@ -124,7 +121,7 @@ class Runner:
         error: Optional[str] = None
         retry = True
         for _ in range(LOST_TRIES):
-            conn = self._conn()
+            conn = self.main.get()
             if conn is None:
                 return Outcome.STOPPED
             try:
@@ -153,7 +150,8 @@ class Runner:
             self.held.discard(task.id)
         return outcome
 
-    def _attempt(self, conn: psycopg.Connection, task: Task):  # -> (Outcome|None, error, retry)
+    def _attempt(self, conn: psycopg.Connection,
+                 task: Task) -> Tuple[Optional[Outcome], Optional[str], bool]:
         """One transaction: the handler, then pgwake.complete; commit only when it said true.
 
         Returns (outcome, None, _) when finished, or (None, error, retry) when the
@@ -218,7 +216,7 @@ class Runner:
     def _state_after_loss(self, task: Task) -> Optional[str]:
         """The task's status under our token after a loss; None when a stop ended the wait."""
         while True:
-            conn = self._conn()
+            conn = self.main.get()
             if conn is None:
                 return None
             try:
@@ -235,7 +233,7 @@ class Runner:
         transient = 0
         repeated = False
         while True:
-            conn = self._conn()
+            conn = self.main.get()
             if conn is None:
                 return Outcome.STOPPED
             try:
