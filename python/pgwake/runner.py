@@ -291,13 +291,14 @@ class Runner:
                 if not self.idle(claim_wseq):
                     return 1 if s.fenced else 0
                 continue
-            for task in tasks:
+            for i, task in enumerate(tasks):
                 # `S` lets a claimed batch finish (the daemon waits stop_timeout for
-                # it); SIGTERM and request_stop() end it after the current task, and
-                # fencing at once. Tasks left over are released when the worker ends.
+                # it); SIGTERM and request_stop() end it after the current task (the
+                # first one claimed counts as begun), and fencing at once. Tasks
+                # left over are released when the worker ends.
                 if s.fenced:
                     return 1
-                if s._stop.is_set():
+                if i > 0 and s._stop.is_set():
                     break
                 outcome = self.run_task(task)
                 log.debug("task %d: %s", task.id, outcome.value)
