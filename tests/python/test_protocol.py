@@ -234,3 +234,11 @@ def test_batch_S_finishes_the_batch_and_SIGTERM_only_the_current_task(db, spawn)
         done = db.one("SELECT count(*) FROM pgwake.tasks WHERE status = 'done' AND id = ANY(%s)",
                       (ids,))
         assert done == (3 if sig == "S" else 1), sig
+
+
+def test_S_ends_the_wait_for_an_unreachable_database(db, spawn):
+    w = spawn(PGWAKE_DSN="host=/nonexistent/pgwake-test port=5432")
+    w.quiet(0.5)  # no claim could run, so no I
+    assert w.proc.poll() is None, "a spawned worker waits for the database instead of exiting"
+    w.send(b"S")
+    assert w.exit_code(10) == 0
