@@ -33,7 +33,12 @@ _TRANSIENT = {"40P01", "40001"}
 
 
 def connect(dsn: str) -> psycopg.Connection:
-    """connect makes one attempt at an autocommit connection (raises psycopg.Error)."""
+    """connect makes one attempt at an autocommit connection (raises psycopg.Error).
+
+    Server-side prepared statements are off, as in the C library (unnamed
+    statements only): they break behind a transaction-pooling proxy such as
+    PgBouncer, where many workers' connections often go.
+    """
     params = dict(_DEFAULTS)
     if dsn:
         try:
@@ -43,7 +48,7 @@ def connect(dsn: str) -> psycopg.Connection:
             raise ValueError("the DSN (dsn= or PGWAKE_DSN) is not a valid connection string "
                              "(key=value pairs or a postgresql:// URI)") from None
     params["application_name"] = "pgwake-worker"
-    return psycopg.connect(autocommit=True, **params)
+    return psycopg.connect(autocommit=True, prepare_threshold=None, **params)
 
 
 def is_lost(conn: Optional[psycopg.Connection], exc: BaseException) -> bool:
