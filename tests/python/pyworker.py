@@ -2,6 +2,7 @@
 
 Payload keys (all optional, applied in this order):
   "sleep_ms": N            work for N ms first
+  "held": true             log "held <task_id> <n>": tasks leased to this worker right now
   "sql_sleep": S           SELECT pg_sleep(S) with the handler's cursor
   "write": true            insert a row into pyt.effects with the handler's cursor
                            (it commits with the completion or not at all)
@@ -39,6 +40,10 @@ def handle(task: pgwake.Task, cur: pgwake.TaskCursor) -> object:
     p = task.payload if isinstance(task.payload, dict) else {}
     if p.get("sleep_ms"):
         time.sleep(p["sleep_ms"] / 1000)
+    if p.get("held"):
+        n = cur.execute("SELECT count(*) FROM pgwake.tasks WHERE status = 'leased' "
+                        "AND lease_owner = %s", (wid,)).fetchone()[0]
+        event(f"held {task.id} {n}")
     if p.get("sql_sleep"):
         cur.execute("SELECT pg_sleep(%s)", (p["sql_sleep"],))
     if p.get("write"):

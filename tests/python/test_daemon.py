@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import stage_conf, wait_for
+from conftest import DaemonExited, stage_conf, wait_for
 
 
 def status(db, task):
@@ -114,3 +114,21 @@ def test_idle_timeout_scales_python_workers_to_zero(db, daemon):
     wait_for(lambda: db.one("SELECT count(*) FROM pgwake.workers WHERE state = 'exited'") == 1,
              10, "worker stopped after idle_timeout")
     assert [e[2] for e in d.event_lines("exit")] == ["0"]
+
+
+def test_claim_batch_from_the_daemon(db, daemon):
+    try:
+        d = daemon(stage_conf("a", claim_batch=3))
+    except DaemonExited as exc:
+        if "claim_batch" in str(exc):
+            pytest.skip("this daemon has no claim_batch key yet")
+        raise
+    # one statement: the worker spawned for it finds all six at its first claim
+    ids = [r[0] for r in db.q("INSERT INTO pgwake.tasks(stage, payload) SELECT 'a', "
+                              "'{\"held\": true, \"sleep_ms\": 50}' FROM generate_series(1, 6) "
+                              "RETURNING id")]
+    wait_for(lambda: db.one("SELECT count(*) = 6 FROM pgwake.tasks WHERE status = 'done'"), 20,
+             "every task done")
+    held = [int(e[2]) for e in d.event_lines("held")]
+    assert len(held) == 6 and max(held) == 3, f"leased to the worker at each handler call: {held}"
+    assert len({db.one("SELECT lease_token FROM pgwake.tasks WHERE id = %s", (i,)) for i in ids}) == 6
