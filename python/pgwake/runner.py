@@ -13,7 +13,9 @@ from typing import Any, Callable, List, Optional, Set, Tuple
 
 import psycopg
 
-from .conn import Reconnector, is_lost, is_transient, one_line
+from psycopg.pq import TransactionStatus
+
+from .conn import Reconnector, TaskConnection, is_lost, is_transient, one_line
 from .session import Session
 from .tasks import Fail, Task, TaskCursor, from_row
 
@@ -53,7 +55,7 @@ class Runner:
     def __init__(self, handler: Handler, session: Session) -> None:
         self.handler = handler
         self.s = session
-        self.main = Reconnector(session.dsn, "main", self._sleep)
+        self.main = Reconnector(session.dsn, "main", self._sleep, TaskConnection)
         self.held: Set[int] = set()     # ids of tasks we hold (adoption skips them)
         self.maybe_claimed = False      # a claim was cut off: adopt before claiming anew
         self.in_task = threading.Event()
@@ -150,38 +152,52 @@ class Runner:
             self.held.discard(task.id)
         return outcome
 
-    def _attempt(self, conn: psycopg.Connection,
+    def _attempt(self, conn: TaskConnection,
                  task: Task) -> Tuple[Optional[Outcome], Optional[str], bool]:
         """One transaction: the handler, then pgwake.complete; commit only when it said true.
 
+        The transaction begins with the handler's first statement (psycopg's
+        implicit BEGIN), so a handler that writes nothing costs no BEGIN and no
+        COMMIT: its completion is one autocommit statement, as in the C library.
         Returns (outcome, None, _) when finished, or (None, error, retry) when the
         task must be failed (the transaction was rolled back). Raises _Lost.
         """
         cur = TaskCursor(conn)
         cur.pgwake_task = task
         self.in_task.set()
+        conn.autocommit = False
+        conn.pgwake_in_task = True
         try:
-            with conn.transaction(force_rollback=False):
-                try:
-                    result = self.handler(task, cur)
-                except Fail as exc:
-                    raise _Failed(exc.msg, False) from exc
-                except psycopg.Error as exc:
-                    if is_lost(conn, exc):
-                        raise
-                    raise _Failed(_describe(exc), True) from exc
-                except Exception as exc:  # the handler's failure, whatever it is
-                    raise _Failed(_describe(exc), True) from exc
-                try:
-                    result_json = None if result is None else json.dumps(result, allow_nan=False)
-                except (TypeError, ValueError) as exc:
-                    raise _Failed(f"the handler's result is not JSON: {_describe(exc)}", True) from exc
-                if self.s.fenced:
-                    raise _Fenced()
-                row = conn.execute("SELECT pgwake.complete(%s, %s, %s::jsonb)",
-                                   (task.id, task.lease_token, result_json)).fetchone()
-                if not (row and row[0]):
-                    raise _Refused()
+            try:
+                result = self.handler(task, cur)
+            except Fail as exc:
+                raise _Failed(exc.msg, False) from exc
+            except psycopg.Error as exc:
+                if is_lost(conn, exc):
+                    raise
+                raise _Failed(_describe(exc), True) from exc
+            except Exception as exc:  # the handler's failure, whatever it is
+                raise _Failed(_describe(exc), True) from exc
+            finally:
+                conn.pgwake_in_task = False
+            try:
+                result_json = None if result is None else json.dumps(result, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise _Failed(f"the handler's result is not JSON: {_describe(exc)}", True) from exc
+            if self.s.fenced:
+                raise _Fenced()
+            status = conn.info.transaction_status
+            if status == TransactionStatus.INERROR:
+                raise _Failed("the task's transaction was aborted by an SQL error the handler "
+                              "caught (rolled back)", True)
+            if status == TransactionStatus.IDLE:
+                conn.autocommit = True  # the handler wrote nothing: complete in one statement
+            row = conn.execute("SELECT pgwake.complete(%s, %s, %s::jsonb)",
+                               (task.id, task.lease_token, result_json)).fetchone()
+            if not (row and row[0]):
+                raise _Refused()
+            if status != TransactionStatus.IDLE:
+                conn.commit()
             return Outcome.DONE, None, True
         except _Failed as f:
             if self.s.fenced:
@@ -212,6 +228,18 @@ class Runner:
         finally:
             self.in_task.clear()
             cur.close()
+            self._end_transaction(conn)
+
+    def _end_transaction(self, conn: TaskConnection) -> None:
+        """_end_transaction rolls back whatever a task left open and restores autocommit."""
+        if conn.closed:
+            return
+        try:
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.rollback()
+            conn.autocommit = True
+        except psycopg.Error:
+            self.main.close()  # in an unknown state: the next task starts on a new connection
 
     def _state_after_loss(self, task: Task) -> Optional[str]:
         """The task's status under our token after a loss; None when a stop ended the wait."""

@@ -95,27 +95,61 @@ def test_a_result_that_is_not_json_fails_with_retry(db, drain, result, error):
 
 
 def test_handler_mistakes_fail_the_task_and_keep_nothing(db, drain):
-    ids = [db.enqueue("lib", {"n": n}) for n in range(3)]
+    ids = [db.enqueue("lib", {"n": n}) for n in range(5)]
 
     def handler(task, cur):
+        n = task.payload["n"]
+        if n == 4:  # a block of its own first thing: a savepoint in the task's transaction
+            with cur.connection.transaction():
+                cur.execute("INSERT INTO pyt.effects VALUES (%s, 1, 'lib')", (task.id,))
+            raise RuntimeError("after the block")
         cur.execute("INSERT INTO pyt.effects VALUES (%s, 1, 'lib')", (task.id,))
-        if task.payload["n"] == 0:
+        if n == 0:
             try:
                 cur.execute("SELECT 1/0")
             except psycopg.errors.DivisionByZero:
                 pass  # swallowed: the transaction is aborted all the same
-        elif task.payload["n"] == 1:
+        elif n == 1:
             cur.connection.commit()  # not allowed inside the task's transaction
+        elif n == 2:
+            cur.connection.rollback()  # nor this
         else:
             raise KeyError("company")
 
     assert drain(handler) == 0
     errors = dict(db.q("SELECT id, last_error FROM pgwake.tasks"))
-    assert "current transaction is aborted" in errors[ids[0]]
-    assert errors[ids[1]].startswith("ProgrammingError: ")
-    assert errors[ids[2]] == "KeyError: 'company'"
+    assert "aborted by an SQL error the handler caught" in errors[ids[0]]
+    assert errors[ids[1]].startswith("ProgrammingError: commit() inside a pgwake task")
+    assert errors[ids[2]].startswith("ProgrammingError: rollback() inside a pgwake task")
+    assert errors[ids[3]] == "KeyError: 'company'"
+    assert errors[ids[4]] == "RuntimeError: after the block"
     assert db.one("SELECT count(*) FROM pyt.effects") == 0
-    assert db.one("SELECT count(*) FROM pgwake.tasks WHERE status = 'pending' AND attempts = 1") == 3
+    assert db.one("SELECT count(*) FROM pgwake.tasks WHERE status = 'pending' AND attempts = 1") == 5
+
+
+def test_what_the_handler_writes_commits_with_the_completion(db, drain):
+    ids = [db.enqueue("lib", {"n": n}) for n in range(3)]
+
+    def handler(task, cur):
+        n = task.payload["n"]
+        if n == 0:
+            return "wrote nothing"  # completed by one autocommit statement
+        if n == 1:
+            with cur.connection.transaction():
+                cur.execute("INSERT INTO pyt.effects VALUES (%s, 1, 'lib')", (task.id,))
+        else:
+            cur.execute("INSERT INTO pyt.effects VALUES (%s, 1, 'lib')", (task.id,))
+            with cur.connection.transaction():  # a savepoint, rolled back alone
+                cur.execute("INSERT INTO pyt.effects VALUES (%s, 2, 'lib')", (task.id,))
+                raise psycopg.Rollback()
+        # still inside the task's transaction, not committed by the block
+        assert cur.connection.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        return n
+
+    assert drain(handler) == 0
+    assert db.q("SELECT id, result FROM pgwake.tasks WHERE status = 'done' ORDER BY id") == \
+        [(ids[0], "wrote nothing"), (ids[1], 1), (ids[2], 2)]
+    assert db.q("SELECT task_id, attempts FROM pyt.effects ORDER BY 1") == [(ids[1], 1), (ids[2], 1)]
 
 
 def test_connection_lost_mid_handler_runs_the_task_again(db, drain, caplog):
