@@ -10,7 +10,7 @@
   split OUT LABEL   RESULT lines from OUT.py: LABEL_import (first line of the script
                     -> import pgwake done), LABEL_open (-> pgwake.Session opened),
                     LABEL_claim_call_only (the claim call), LABEL_begin (claim
-                    returned -> handler called: BEGIN of the task's transaction);
+                    returned -> handler called);
                     for a LABEL ending in "cold", only each process's first task.
   spawn N           fork + exec + wait of python3 -c pass / import psycopg /
                     import pgwake (RESULT lines py_exec_*).
@@ -210,9 +210,9 @@ def mode_report(path):
          "py_warm", warm_aim),
         (f"{sub}a. COMMIT returned -> W ended the worker's wait (tasks whose W came after their commit)",
          "py_warm_commit_to_woken", ""),
-        (f"{sub}b. claim call + BEGIN, to the handler (same tasks)", "py_warm_claim_call", ""),
+        (f"{sub}b. claim call, to the handler called (same tasks)", "py_warm_claim_call", ""),
         (f"{sub}the claim call alone (every task)", "py_warm_claim_call_only", ""),
-        (f"{sub}claim returned -> handler called (BEGIN of the task's transaction)", "py_warm_begin", ""),
+        (f"{sub}claim returned -> handler called (Python only)", "py_warm_begin", ""),
         ("warm wake, C, same run: COMMIT returned -> claim returned (`bench/wake worker`)", "c_warm", ""),
         ("**cold start, Python**: COMMIT returned -> handler called in a newly spawned worker",
          "py_cold", ""),
@@ -225,7 +225,7 @@ def mode_report(path):
          "py_cold_open", ""),
         (f"{sub}5. -> first claim returned (connect, first claim of a fresh backend)",
          "py_cold_claim_call_only", ""),
-        (f"{sub}6. -> handler called (BEGIN)", "py_cold_begin", ""),
+        (f"{sub}6. -> handler called", "py_cold_begin", ""),
         ("cold start, C, same run: COMMIT returned -> claim returned in a new `bench/wake worker`",
          "c_cold", ""),
         ("for scale: fork + exec + wait of `python3 -c pass`", "py_exec_pass", ""),

@@ -8,7 +8,7 @@
 #               bench/wake.sh); COMMIT returned -> the handler called;
 #   cold start: min_workers = 0, idle_timeout = 100ms, COLD_N tasks COLD_INTERVAL
 #               ms apart: every task finds no worker; split into its steps
-#               (python3 start-up, import, Session, connect + first claim, BEGIN);
+#               (python3 start-up, import, Session, connect + first claim, handler);
 #   throughput: claim+complete of pgwake.run with a no-op handler, 1 and 2
 #               processes, PGWAKE_CLAIM_BATCH 1 and 10 (TASKS tasks each run);
 #   idle:       an idle worker's CPU, wake-ups, memory and queries over SECONDS.
@@ -157,8 +157,8 @@ script, cluster and minutes, so the two compare under the same load. The Python 
 is `bench/python_worker.py worker`: `pgwake.run` with a no-op handler; the times come
 from a subclass of its Runner, the library itself is unchanged. Warm: min_workers =
 max_workers = 1, tasks produced by `bench/wake produce` (bench/wake.sh's producer);
-for Python the end is the handler being called (claim and BEGIN of the task's
-transaction done), for C the claim returning. Cold: min_workers = 0 and idle_timeout
+for Python the end is the handler being called (the claim returned; the task's
+transaction begins with the handler's first statement), for C the claim returning. Cold: min_workers = 0 and idle_timeout
 100ms, so every task starts a worker.
 
 EOF
