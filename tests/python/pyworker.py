@@ -12,7 +12,8 @@ Payload keys (all optional, applied in this order):
   "exit": CODE             os._exit(CODE) (a crash: nothing completed)
   "result": X              return X (default: {"ok": true})
 Event lines go to PYWORKER_LOG (one O_APPEND write each):
-  start <worker_id> <pid> / task <id> <attempts> <token> <worker_id> <pid> / exit <worker_id> <code>
+  start <worker_id> <pid> / task <id> <attempts> <token> <worker_id> <pid> <unix time> /
+  exit <worker_id> <code>
 """
 
 import logging
@@ -36,7 +37,7 @@ def event(line: str) -> None:
 
 def handle(task: pgwake.Task, cur: pgwake.TaskCursor) -> object:
     wid = os.environ.get("PGWAKE_WORKER_ID", "-")
-    event(f"task {task.id} {task.attempts} {task.lease_token} {wid} {os.getpid()}")
+    event(f"task {task.id} {task.attempts} {task.lease_token} {wid} {os.getpid()} {time.time():.3f}")
     p = task.payload if isinstance(task.payload, dict) else {}
     if p.get("sleep_ms"):
         time.sleep(p["sleep_ms"] / 1000)
