@@ -37,8 +37,8 @@ class TaskConnection(psycopg.Connection):  # type: ignore[type-arg]
     """The connection a pgwake.run handler's cursor belongs to.
 
     While the handler runs, the task's transaction must end with the task:
-    commit() and rollback() are refused (raise an exception to fail the task),
-    and a ``transaction()`` block opened before any statement becomes a
+    commit(), rollback() and autocommit are refused (raise an exception to
+    fail the task), and a ``transaction()`` block opened before any statement becomes a
     savepoint in the task's transaction instead of a transaction of its own.
     """
 
@@ -55,6 +55,17 @@ class TaskConnection(psycopg.Connection):  # type: ignore[type-arg]
             raise psycopg.ProgrammingError("rollback() inside a pgwake task: raise an exception "
                                            "to fail the task instead")
         super().rollback()
+
+    @property
+    def autocommit(self) -> bool:
+        return bool(psycopg.Connection.autocommit.fget(self))  # type: ignore[attr-defined]
+
+    @autocommit.setter
+    def autocommit(self, value: bool) -> None:
+        if self.pgwake_in_task:
+            raise psycopg.ProgrammingError("autocommit inside a pgwake task: what the handler "
+                                           "writes commits with the task, or not at all")
+        psycopg.Connection.autocommit.fset(self, value)  # type: ignore[attr-defined]
 
     def transaction(self, *args: Any, **kwargs: Any) -> Any:
         if self.pgwake_in_task and self.info.transaction_status == TransactionStatus.IDLE:

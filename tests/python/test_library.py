@@ -95,10 +95,12 @@ def test_a_result_that_is_not_json_fails_with_retry(db, drain, result, error):
 
 
 def test_handler_mistakes_fail_the_task_and_keep_nothing(db, drain):
-    ids = [db.enqueue("lib", {"n": n}) for n in range(5)]
+    ids = [db.enqueue("lib", {"n": n}) for n in range(6)]
 
     def handler(task, cur):
         n = task.payload["n"]
+        if n == 5:
+            cur.connection.autocommit = True  # would commit what follows at once
         if n == 4:  # a block of its own first thing: a savepoint in the task's transaction
             with cur.connection.transaction():
                 cur.execute("INSERT INTO pyt.effects VALUES (%s, 1, 'lib')", (task.id,))
@@ -123,8 +125,9 @@ def test_handler_mistakes_fail_the_task_and_keep_nothing(db, drain):
     assert errors[ids[2]].startswith("ProgrammingError: rollback() inside a pgwake task")
     assert errors[ids[3]] == "KeyError: 'company'"
     assert errors[ids[4]] == "RuntimeError: after the block"
+    assert errors[ids[5]].startswith("ProgrammingError: autocommit inside a pgwake task")
     assert db.one("SELECT count(*) FROM pyt.effects") == 0
-    assert db.one("SELECT count(*) FROM pgwake.tasks WHERE status = 'pending' AND attempts = 1") == 5
+    assert db.one("SELECT count(*) FROM pgwake.tasks WHERE status = 'pending' AND attempts = 1") == 6
 
 
 def test_what_the_handler_writes_commits_with_the_completion(db, drain):
