@@ -30,7 +30,8 @@ CLAIM_SQL = ("SELECT id, run_id, payload, attempts, lease_token"
 ADOPT_SQL = ("SELECT id, run_id, payload, attempts, lease_token FROM pgwake.tasks"
              " WHERE lease_owner = %s AND stage = %s AND status = 'leased'"
              " AND id <> ALL (%s::bigint[]) ORDER BY id LIMIT %s")
-STATE_SQL = "SELECT status FROM pgwake.tasks WHERE id = %s AND lease_token = %s"
+# lease_outcome answers only the token's holder, so a pgwake_worker role may ask too.
+STATE_SQL = "SELECT status FROM pgwake.lease_outcome(%s, %s)"
 TRANSIENT_TRIES = 5
 LOST_TRIES = 3  # handler runs cut off by a lost connection before the task is failed
 
@@ -254,7 +255,7 @@ class Runner:
                 if is_lost(conn, exc):
                     self.main.lost(exc)
                     continue
-                return "leased"  # no right to read pgwake.tasks: assume it is still ours
+                return "leased"  # an older schema without lease_outcome: assume it is still ours
 
     def fail(self, task: Task, error: str, retry: bool) -> Outcome:
         """fail runs pgwake.fail (retry: pending with backoff, or dead); repeats are fenced."""
