@@ -7,6 +7,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "release_sql.h"
 #include "verify.h"
 
 #define BADLOG_WINDOW_MS 10000
@@ -71,6 +72,8 @@ void hints_on_notify(void *arg, const char *channel, const char *payload)
     case NT_WORKER: {
         /* A hint, never a verdict: anyone may NOTIFY. The row decides. */
         bool ended = strcmp(m.state, "dead") == 0 || strcmp(m.state, "exited") == 0;
+        if (ended)
+            release_sql_worker_ended(d->rsql, m.worker_id); /* a retry call: reads rows itself */
         Worker *w = ended ? daemon_worker_by_id(d, m.worker_id) : NULL;
         if (w)
             verify_worker(d->verify, w);
