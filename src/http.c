@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "daemon.h"
+#include "http_tasks.h"
 #include "log.h"
 #include "report.h"
 #include "statuspage.h"
@@ -50,6 +51,7 @@ struct Http {
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
     Pending *pending;              /* requests waiting for the database */
+    HttpTasks *tasks;              /* /tasks, /stages/NAME/log (http_tasks.c) */
 };
 
 /* ---------------------------------------------------------------- replies */
@@ -452,6 +454,23 @@ static void serve_control(Http *h, struct evhttp_request *req, const char *rest)
     reply_json(req, 200, json_pack("{s:b,s:s,s:o}", "ok", 1, "action", action, "stages", stages));
 }
 
+/* For http_tasks.c: the same replies and the same control-call gate. */
+void http_reply_json(struct evhttp_request *req, int code, json_t *j) { reply_json(req, code, j); }
+void http_method_not_allowed(struct evhttp_request *req, const char *allow)
+{
+    method_not_allowed(req, allow);
+}
+bool http_control_gate(Http *h, struct evhttp_request *req) { return control_allowed(h, req); }
+void http_reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    reply_error(req, code, "%s", msg);
+}
+
 /* ---------------------------------------------------------------- routing */
 
 typedef void (*ReadFn)(Http *h, struct evhttp_request *req);
@@ -471,6 +490,8 @@ static void request_cb(struct evhttp_request *req, void *arg)
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     if (!path || !*path)
         path = "/";
+    if (http_tasks_route(h->tasks, req, path))
+        return;
     if (strncmp(path, "/stages/", 8) == 0) {
         serve_control(h, req, path + 8);
         return;
@@ -484,7 +505,7 @@ static void request_cb(struct evhttp_request *req, void *arg)
             method_not_allowed(req, "GET, HEAD");
         return;
     }
-    reply_error(req, 404, "not found (try /, /healthz, /status, /metrics, /runs)");
+    reply_error(req, 404, "not found (try /, /healthz, /status, /metrics, /runs, /tasks)");
 }
 
 /* ---------------------------------------------------------------- life */
@@ -544,6 +565,8 @@ Http *http_new(Daemon *d, char *err)
         free(h);
         return NULL;
     }
+    if (!(h->tasks = http_tasks_new(d, h)))
+        log_warn("http: out of memory for /tasks (it answers 404)");
     log_info("http: listening on %s", listen);
     return h;
 }
@@ -555,6 +578,7 @@ void http_free(Http *h)
 {
     if (!h)
         return;
+    http_tasks_free(h->tasks);
     while (h->pending) {
         Pending *p = h->pending;
         h->pending = p->next;

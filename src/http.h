@@ -15,4 +15,13 @@ void http_free(Http *h);
 bool http_host_allowed(const char *host, const char *listen);
 bool http_token_equal(const char *given, const char *expected);
 
+/* Shared with http_tasks.c. */
+struct evhttp_request;
+#include <jansson.h>
+void http_reply_json(struct evhttp_request *req, int code, json_t *j);
+void http_reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void http_method_not_allowed(struct evhttp_request *req, const char *allow);
+bool http_control_gate(Http *h, struct evhttp_request *req);
+
 #endif

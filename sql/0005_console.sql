@@ -1,0 +1,7 @@
+-- 0005_console: indexes for the operator console's task list (GET /tasks,
+-- `pgwake tasks`), newest first with keyset paging on id. Done tasks are
+-- read through the primary key (they are most rows); a stage filter and the
+-- unfinished states get indexes of their own, so a page of dead tasks does
+-- not walk a million done ones.
+CREATE INDEX tasks_stage_id_idx ON pgwake.tasks (stage, id);
+CREATE INDEX tasks_open_status_id_idx ON pgwake.tasks (status, id) WHERE status <> 'done';
