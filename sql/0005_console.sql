@@ -5,3 +5,5 @@
 -- not walk a million done ones.
 CREATE INDEX tasks_stage_id_idx ON pgwake.tasks (stage, id);
 CREATE INDEX tasks_open_status_id_idx ON pgwake.tasks (status, id) WHERE status <> 'done';
+
+INSERT INTO pgwake.schema_migrations (version) VALUES (5);
