@@ -5,5 +5,8 @@
 -- not walk a million done ones.
 CREATE INDEX tasks_stage_id_idx ON pgwake.tasks (stage, id);
 CREATE INDEX tasks_open_status_id_idx ON pgwake.tasks (status, id) WHERE status <> 'done';
+-- /metrics counts the tasks finished since its previous read (done ones have
+-- tasks_finished_idx).
+CREATE INDEX tasks_finished_dead_idx ON pgwake.tasks (finished_at) WHERE status = 'dead';
 
 INSERT INTO pgwake.schema_migrations (version) VALUES (5);

@@ -287,6 +287,7 @@ static void serve_metrics(Http *h, struct evhttp_request *req)
         return;
     }
     report_metrics(h->d, b);
+    http_tasks_metrics(h->tasks, b);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4; charset=utf-8");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");

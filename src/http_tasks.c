@@ -15,6 +15,7 @@
 #include "http.h"
 #include "logtail.h"
 #include "outlog.h"
+#include "task_metrics.h"
 #include "tasks.h"
 
 #define WAIT_S 3
@@ -34,6 +35,7 @@ struct HttpTasks {
     Daemon *d;
     struct Http *h;
     Wait *waits;
+    TaskMetrics *metrics;       /* the database's families of /metrics */
 };
 
 HttpTasks *http_tasks_new(Daemon *d, struct Http *h)
@@ -42,6 +44,7 @@ HttpTasks *http_tasks_new(Daemon *d, struct Http *h)
     if (t) {
         t->d = d;
         t->h = h;
+        t->metrics = task_metrics_new(d);
     }
     return t;
 }
@@ -288,6 +291,13 @@ bool http_tasks_route(HttpTasks *t, struct evhttp_request *req, const char *path
     return false;
 }
 
+/* http_tasks_metrics adds the task families to /metrics (task_metrics.h). */
+void http_tasks_metrics(HttpTasks *t, struct evbuffer *out)
+{
+    if (t)
+        task_metrics_write(t->metrics, out);
+}
+
 /* http_tasks_free drops the reads still waiting (their callbacks too);
  * call it before db_free. */
 void http_tasks_free(HttpTasks *t)
@@ -299,5 +309,6 @@ void http_tasks_free(HttpTasks *t)
         db_cancel_arg(t->d->db, w);
         wait_drop(w);
     }
+    task_metrics_free(t->metrics);
     free(t);
 }

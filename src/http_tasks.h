@@ -10,11 +10,13 @@
 struct Daemon;
 struct Http;
 struct evhttp_request;
+struct evbuffer;
 
 typedef struct HttpTasks HttpTasks;
 
 HttpTasks *http_tasks_new(struct Daemon *d, struct Http *h);
 bool http_tasks_route(HttpTasks *t, struct evhttp_request *req, const char *path);
+void http_tasks_metrics(HttpTasks *t, struct evbuffer *out);
 void http_tasks_free(HttpTasks *t);
 
 #endif

@@ -45,6 +45,8 @@ lease = 30s
 restart_delay = 100ms
 EOF2
 start_ready pgwake.conf
+# The first scrape starts the metrics' count (its next reads add what finished since).
+curl -s --noproxy '*' --max-time 10 -o /dev/null "$URL/metrics" || fail "no /metrics"
 
 # A dead task with a long two-line error, a done one, a crashing one that
 # succeeds when retried, and pending tasks of a stage nobody serves.
@@ -150,5 +152,19 @@ sleep 0.5
 q "SELECT pgwake.enqueue('work', '{\"exit\": 1}', max_attempts => 1)" >/dev/null
 wait_for "[ \$(grep -c 'hello from a worker' '$T/follow.out') -ge 2 ]" 15 || fail "tail -f did not follow: $(cat "$T/follow.out")"
 kill "$FPID"
+note "/metrics: task gauges, counters and the duration histogram"
+metric() { grep -E "^$1 " "$T/metrics" | awk '{print $2}'; }
+scrape_ok() {
+    curl -s --noproxy '*' --max-time 10 -o "$T/metrics" "$URL/metrics" || return 1
+    [ "$(metric 'pgwake_tasks_completed_total\{stage="work"\}')" -ge 2 ] 2>/dev/null &&
+        [ "$(metric 'pgwake_tasks_dead_total\{stage="work"\}')" -ge 2 ] 2>/dev/null
+}
+wait_for scrape_ok 25 || fail "task counters never counted: $(grep -E '^pgwake_(task|stage_(backlog|dead))' "$T/metrics")"
+[ "$(metric 'pgwake_stage_backlog_tasks\{stage="parked"\}')" = 2 ] || fail "backlog of parked: $(grep backlog "$T/metrics")"
+age=$(metric 'pgwake_stage_oldest_pending_age_seconds\{stage="parked"\}')
+[ -n "$age" ] || fail "no oldest pending age for parked"
+[ "$(metric 'pgwake_task_duration_seconds_count\{stage="work"\}')" = "$(metric 'pgwake_task_duration_seconds_bucket\{stage="work",le="\+Inf"\}')" ] \
+    || fail "histogram count is not its +Inf bucket"
+grep -q '^# TYPE pgwake_task_duration_seconds histogram' "$T/metrics" || fail "no duration histogram"
 grep -q "$TOKEN" "$T/daemon.log" && fail "the token is in the daemon log"
 echo ok
