@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "daemon.h"
+#include "deaths.h"
 #include "http.h"
 #include "logtail.h"
 #include "outlog.h"
@@ -83,6 +84,10 @@ static void answer(Wait *w, PGresult *r)
     }
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         http_reply_error(req, 500, "unable to read pgwake.tasks: %s", PQresultErrorMessage(r));
+        return;
+    }
+    if (strcmp(w->action, "deaths") == 0) {
+        http_reply_json(req, 200, json_pack("{s:o}", "deaths", deaths_json(r)));
         return;
     }
     if (strcmp(w->action, "one") == 0) {
@@ -271,6 +276,15 @@ bool http_tasks_route(HttpTasks *t, struct evhttp_request *req, const char *path
             http_method_not_allowed(req, "GET, HEAD");
         else
             serve_list(t, req);
+        return true;
+    }
+    if (strcmp(path, "/deaths") == 0) {
+        enum evhttp_cmd_type m = evhttp_request_get_command(req);
+        const char *params[] = {"50"};
+        if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD)
+            http_method_not_allowed(req, "GET, HEAD");
+        else
+            start(t, req, "deaths", 0, 0, deaths_sql, 1, params);
         return true;
     }
     if (strncmp(path, "/tasks/", 7) == 0) {

@@ -1,7 +1,8 @@
 /* http_tasks.h: the operator console's HTTP calls (SPEC section 5 rules):
  * GET /tasks?stage=&state=&run=&limit=&before=, GET /tasks/ID,
  * POST /tasks/ID/retry|cancel (behind http.c's control gate) and
- * GET /stages/NAME/log?lines=N[&worker=ID]. */
+ * GET /stages/NAME/log?lines=N[&worker=ID] and GET /deaths (the last
+ * hour's worker deaths on any host, with their last lines). */
 #ifndef PGWAKE_HTTP_TASKS_H
 #define PGWAKE_HTTP_TASKS_H
 

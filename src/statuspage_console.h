@@ -14,6 +14,7 @@
     "#tdetail, #log { background: #fff; border: 1px solid #e3e3e3; padding: .5em; max-height: 24em; overflow: auto;\n" \
     "  white-space: pre-wrap; word-break: break-word; font-size: .85em; }\n" \
     "#tdetail:empty { display: none; }\n" \
+    "#deaths pre { margin: 0; font-size: .85em; white-space: pre-wrap; word-break: break-word; max-width: 50em; }\n" \
     ".filters { margin: .3em 0 .5em; } .filters label { margin-right: .8em; }\n" \
     ".dead { background: #c62828; } .pending, .leased { background: #1565c0; } .retrying { background: #ef6c00; }\n" \
     "</style>\n" \
@@ -30,6 +31,11 @@
     "<tbody id=\"tasks\"></tbody>\n" \
     "</table>\n" \
     "<pre id=\"tdetail\"></pre>\n" \
+    "<h2>Recent deaths <span class=\"muted\">(any host, last hour)</span></h2>\n" \
+    "<table>\n" \
+    "<thead><tr><th>worker</th><th>stage</th><th>host</th><th>reason</th><th>when</th><th>last lines</th></tr></thead>\n" \
+    "<tbody id=\"deaths\"></tbody>\n" \
+    "</table>\n" \
     "<h2>Worker log</h2>\n" \
     "<div class=\"filters\"><label>stage <select id=\"lstage\"></select></label><span id=\"linfo\" class=\"muted\"></span></div>\n" \
     "<pre id=\"log\"></pre>\n" \
@@ -147,7 +153,25 @@
     "  if (tnext) { tstack.push(tcursor); tcursor = tnext; loadTasks(); }\n" \
     "});\n" \
     "document.getElementById(\"lstage\").addEventListener(\"change\", loadLog);\n" \
-    "function consoleTick() { if (!tcursor) loadTasks(); loadLog(); }\n" \
+    "function loadDeaths() {\n" \
+    "  getJSON(\"/deaths\").then(function (j) {\n" \
+    "    var tb = document.getElementById(\"deaths\");\n" \
+    "    tb.textContent = \"\";\n" \
+    "    if (!j.deaths.length) cell(tb.appendChild(el(\"tr\")), \"none\").colSpan = 6;\n" \
+    "    j.deaths.forEach(function (w) {\n" \
+    "      var tr = el(\"tr\");\n" \
+    "      cell(tr, w.id + (w.pid ? \" [\" + w.pid + \"]\" : \"\"));\n" \
+    "      cell(tr, w.stage);\n" \
+    "      cell(tr, w.host);\n" \
+    "      cell(tr, w.reason);\n" \
+    "      cell(tr, dur(w.ago_s) + \" ago\");\n" \
+    "      cell(tr, el(\"pre\", w.last_lines || \"\"));\n" \
+    "      tb.appendChild(tr);\n" \
+    "    });\n" \
+    "  }).catch(function () {});\n" \
+    "}\n" \
+    "var ticks = 0;\n" \
+    "function consoleTick() { if (!tcursor) loadTasks(); loadLog(); if (ticks++ % 3 === 0) loadDeaths(); }\n" \
     "setTimeout(consoleTick, 300);\n" \
     "setInterval(consoleTick, 2000);\n" \
     "</script>\n"

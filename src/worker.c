@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "deaths.h"
 #include "spawn.h"
 #include "stage.h"
 
@@ -109,6 +110,17 @@ static void finished_cb(void *arg, PGresult *res)
     worker_free(w);
 }
 
+/* Keeps the last lines of a worker that did not end well in its row, for
+ * the console's deaths (any host); best effort, no callback. */
+static void deaths_record(const Worker *w)
+{
+    char tail[TAIL_LINES * TAIL_LINE_MAX];
+    if (tail_join(&w->outbuf.tail, "\n", tail, sizeof tail) == 0)
+        return;
+    const char *p[] = {w->id, tail};
+    db_query(w->stage->d->db, deaths_record_sql, 2, p, 0, NULL, NULL);
+}
+
 static void queue_finish(Worker *w, bool exit_ok)
 {
     Daemon *d = w->stage->d;
@@ -122,6 +134,7 @@ static void queue_finish(Worker *w, bool exit_ok)
                      finished_cb, w))
             return;
     } else {
+        deaths_record(w);
         const char *p[] = {w->id, w->reason, w->stop_by_us ? "true" : "false"};
         if (db_query(d->db, "SELECT requeued, dead FROM pgwake.release_worker($1, $2, $3::boolean)",
                      3, p, DBQ_RETRY, finished_cb, w))

@@ -3,7 +3,8 @@
 # (tests/lib/cdp.py). The Tasks view shows a dead task with its error; its
 # retry button (token prompt answered) makes it pending and it ends done; a
 # pending task's cancel button makes it dead "cancelled"; the log panel shows
-# a line a worker printed, as text (its "<b>" is no element). A screenshot
+# a line a worker printed, as text (its "<b>" is no element); the crashed
+# worker is in Recent deaths (page and `pgwake status`) with its last lines. A screenshot
 # of each view is saved in the test folder (and kept in
 # build/test-logs/console_page/). Skipped (exit 77) without
 # chromium or python3-websocket.
@@ -71,9 +72,16 @@ cdp cancel --keep-browser --click '#tasks .t-cancel' --row "$parked" \
     --until-text "cancel task $parked: task $parked: cancelled" --screenshot "$T/tasks-cancelled.png"
 [ "$(q "SELECT status || ' ' || last_error FROM pgwake.tasks WHERE id = $parked")" = "dead cancelled" ] \
     || fail "task $parked not cancelled"
-note "the log panel"
+note "the log panel, and the death of the worker that crashed with its last lines"
+crashed=$(q "SELECT id FROM pgwake.workers WHERE state = 'dead' ORDER BY ended_at LIMIT 1")
+[ -n "$crashed" ] || fail "no dead worker"
+q "SELECT last_lines FROM pgwake.workers WHERE id = '$crashed'" | grep -q 'hello from a worker' \
+    || fail "worker $crashed's last lines not kept: $(q "SELECT last_lines FROM pgwake.workers WHERE id = '$crashed'")"
 cdp log --until-js 'document.getElementById("log").textContent.indexOf("hello from a worker, <b>not html</b>") >= 0 && !document.querySelector("#log b")' \
-    --screenshot "$T/log.png"
+    --until-text "exit 3" --screenshot "$T/log.png"
+"$PGWAKE" status -c "$T/pgwake.conf" -d "$TEST_DSN" >"$T/status.out" 2>&1
+grep -q "$crashed .*exit 3" "$T/status.out" && grep -q '| .*hello from a worker' "$T/status.out" \
+    || fail "pgwake status shows no death with its lines: $(cat "$T/status.out")"
 wait_for "! kill -0 $CHROME_PID" 10 || fail "chromium did not close"
 for f in tasks-dead tasks-retried tasks-cancelled log; do
     [ -s "$T/$f.png" ] || fail "no screenshot $f.png"
