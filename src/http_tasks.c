@@ -18,6 +18,7 @@
 #include "outlog.h"
 #include "task_metrics.h"
 #include "tasks.h"
+#include "trends.h"
 
 #define WAIT_S 3
 #define LOG_LINES_DEFAULT 100
@@ -68,8 +69,13 @@ static void answer(Wait *w, PGresult *r)
         return;
     w->req = NULL;
     event_del(&w->timer);
-    if (!r) {
-        http_reply_error(req, 503, "the database did not answer (it is unreachable or slow)");
+    bool trends = strcmp(w->action, "trends") == 0;
+    if (trends || !r) {
+        if (trends) /* the in-memory series, done per minute only with the database */
+            http_reply_json(req, 200, trends_json(w->t->d->stages, w->t->d->nstages,
+                                                  r && PQresultStatus(r) == PGRES_TUPLES_OK ? r : NULL));
+        else
+            http_reply_error(req, 503, "the database did not answer (it is unreachable or slow)");
         return;
     }
     if (strcmp(w->action, "retry") == 0 || strcmp(w->action, "cancel") == 0) {
@@ -278,6 +284,19 @@ bool http_tasks_route(HttpTasks *t, struct evhttp_request *req, const char *path
             serve_list(t, req);
         return true;
     }
+    if (strcmp(path, "/trends") == 0) {
+        enum evhttp_cmd_type m = evhttp_request_get_command(req);
+        char first[24];
+        snprintf(first, sizeof first, "%lld", (long long)(trends_now_minute() - TRENDS_MINUTES + 1));
+        const char *params[] = {first};
+        if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD)
+            http_method_not_allowed(req, "GET, HEAD");
+        else if (!db_ready(t->d->db))
+            http_reply_json(req, 200, trends_json(t->d->stages, t->d->nstages, NULL));
+        else
+            start(t, req, "trends", 0, 0, trends_done_sql, 1, params);
+        return true;
+    }
     if (strcmp(path, "/deaths") == 0) {
         enum evhttp_cmd_type m = evhttp_request_get_command(req);
         const char *params[] = {"50"};
@@ -324,5 +343,6 @@ void http_tasks_free(HttpTasks *t)
         wait_drop(w);
     }
     task_metrics_free(t->metrics);
+    trends_reset();
     free(t);
 }

@@ -3,7 +3,7 @@
  * paging, the whole last_error and payload on demand and retry/cancel
  * buttons (the same token prompt as the stage controls), and a log panel
  * that follows a stage's worker log. Worker output and errors are set with
- * textContent only: never parsed as HTML. Uses the page's helpers (el, cell,
+ * textContent only: never parsed as HTML. Trends are inline SVG paths. Uses the page's helpers (el, cell,
  * badge, dur, message, askToken, getJSON, last). */
 #ifndef PGWAKE_STATUSPAGE_CONSOLE_H
 #define PGWAKE_STATUSPAGE_CONSOLE_H
@@ -14,10 +14,18 @@
     "#tdetail, #log { background: #fff; border: 1px solid #e3e3e3; padding: .5em; max-height: 24em; overflow: auto;\n" \
     "  white-space: pre-wrap; word-break: break-word; font-size: .85em; }\n" \
     "#tdetail:empty { display: none; }\n" \
+    "#runs tr { cursor: pointer; }\n" \
+    ".trend { display: inline-block; margin: 0 1em .6em 0; vertical-align: top; }\n" \
+    ".trend svg { background: #fff; border: 1px solid #e3e3e3; display: block; }\n" \
+    ".trend path { fill: none; stroke-width: 1.5; }\n" \
+    ".s-claimable { stroke: #1565c0; } .s-busy { stroke: #2e7d32; } .s-done { stroke: #757575; } .s-crashes { stroke: #c62828; }\n" \
+    ".k-claimable { color: #1565c0; } .k-busy { color: #2e7d32; } .k-done { color: #757575; } .k-crashes { color: #c62828; }\n" \
     "#deaths pre { margin: 0; font-size: .85em; white-space: pre-wrap; word-break: break-word; max-width: 50em; }\n" \
     ".filters { margin: .3em 0 .5em; } .filters label { margin-right: .8em; }\n" \
     ".dead { background: #c62828; } .pending, .leased { background: #1565c0; } .retrying { background: #ef6c00; }\n" \
     "</style>\n" \
+    "<h2>Trends <span class=\"muted\">(last hour, per minute)</span></h2>\n" \
+    "<div id=\"trends\"></div>\n" \
     "<h2>Tasks</h2>\n" \
     "<div class=\"filters\">\n" \
     "<label>stage <select id=\"tstage\"><option value=\"\">any</option></select></label>\n" \
@@ -153,6 +161,16 @@
     "  if (tnext) { tstack.push(tcursor); tcursor = tnext; loadTasks(); }\n" \
     "});\n" \
     "document.getElementById(\"lstage\").addEventListener(\"change\", loadLog);\n" \
+    "/* A run's row in Recent runs opens that run in the Tasks view: its tasks,\n" \
+    " * dead ones first in the state filter's reach. */\n" \
+    "document.getElementById(\"runs\").addEventListener(\"click\", function (e) {\n" \
+    "  var tr = e.target.closest(\"tr\"), td = tr && tr.querySelector(\"td\");\n" \
+    "  if (!td || !/^[0-9]+$/.test(td.textContent)) return;\n" \
+    "  document.getElementById(\"trun\").value = td.textContent;\n" \
+    "  tcursor = null; tstack = [];\n" \
+    "  loadTasks();\n" \
+    "  document.getElementById(\"tasks\").scrollIntoView();\n" \
+    "});\n" \
     "function loadDeaths() {\n" \
     "  getJSON(\"/deaths\").then(function (j) {\n" \
     "    var tb = document.getElementById(\"deaths\");\n" \
@@ -170,8 +188,46 @@
     "    });\n" \
     "  }).catch(function () {});\n" \
     "}\n" \
+    "var SVGNS = \"http://www.w3.org/2000/svg\", SERIES = [\"claimable\", \"busy\", \"done\", \"crashes\"];\n" \
+    "function trendChart(st) {\n" \
+    "  var W = 360, H = 80, n = st.busy.length, max = 1;\n" \
+    "  SERIES.forEach(function (k) { st[k].forEach(function (v) { if (v > max) max = v; }); });\n" \
+    "  var box = el(\"div\", null, \"trend\");\n" \
+    "  var title = el(\"div\");\n" \
+    "  title.appendChild(el(\"strong\", st.name));\n" \
+    "  SERIES.forEach(function (k) {\n" \
+    "    var sum = 0;\n" \
+    "    st[k].forEach(function (v) { sum += v || 0; });\n" \
+    "    title.appendChild(el(\"span\", \" \\u25a0 \" + k + (k === \"done\" || k === \"crashes\" ? \" \" + sum : \"\"), \"k-\" + k));\n" \
+    "  });\n" \
+    "  title.appendChild(el(\"span\", \" (max \" + max + \")\", \"muted\"));\n" \
+    "  box.appendChild(title);\n" \
+    "  var svg = document.createElementNS(SVGNS, \"svg\");\n" \
+    "  svg.setAttribute(\"width\", W); svg.setAttribute(\"height\", H);\n" \
+    "  svg.setAttribute(\"viewBox\", \"0 0 \" + W + \" \" + H);\n" \
+    "  SERIES.forEach(function (k) {\n" \
+    "    var d = \"\";\n" \
+    "    st[k].forEach(function (v, i) {\n" \
+    "      var x = (i * (W - 4) / (n - 1) + 2).toFixed(1), y = (H - 3 - (v || 0) * (H - 6) / max).toFixed(1);\n" \
+    "      d += (i ? \" L\" : \"M\") + x + \" \" + y;\n" \
+    "    });\n" \
+    "    var path = document.createElementNS(SVGNS, \"path\");\n" \
+    "    path.setAttribute(\"d\", d);\n" \
+    "    path.setAttribute(\"class\", \"s-\" + k);\n" \
+    "    svg.appendChild(path);\n" \
+    "  });\n" \
+    "  box.appendChild(svg);\n" \
+    "  return box;\n" \
+    "}\n" \
+    "function loadTrends() {\n" \
+    "  getJSON(\"/trends\").then(function (j) {\n" \
+    "    var div = document.getElementById(\"trends\");\n" \
+    "    div.textContent = \"\";\n" \
+    "    j.stages.forEach(function (st) { div.appendChild(trendChart(st)); });\n" \
+    "  }).catch(function () {});\n" \
+    "}\n" \
     "var ticks = 0;\n" \
-    "function consoleTick() { if (!tcursor) loadTasks(); loadLog(); if (ticks++ % 3 === 0) loadDeaths(); }\n" \
+    "function consoleTick() { if (!tcursor) loadTasks(); loadLog(); if (ticks % 3 === 0) loadDeaths(); if (ticks++ % 5 === 0) loadTrends(); }\n" \
     "setTimeout(consoleTick, 300);\n" \
     "setInterval(consoleTick, 2000);\n" \
     "</script>\n"

@@ -16,6 +16,7 @@
 
 #include "daemon.h"
 #include "deaths.h"
+#include "trends.h"
 #include "spawn.h"
 #include "stage.h"
 
@@ -63,6 +64,7 @@ void worker_set_state(Worker *w, WorkerState s)
     w->stage->count[s]++;
     w->state = s;
     w->state_ms = mono_ms();
+    trends_note(w->stage);
 }
 
 static void arm_timer(Worker *w, int64_t ms)

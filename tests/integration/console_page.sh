@@ -4,7 +4,9 @@
 # retry button (token prompt answered) makes it pending and it ends done; a
 # pending task's cancel button makes it dead "cancelled"; the log panel shows
 # a line a worker printed, as text (its "<b>" is no element); the crashed
-# worker is in Recent deaths (page and `pgwake status`) with its last lines. A screenshot
+# worker is in Recent deaths (page and `pgwake status`) with its last lines;
+# /trends counts the minute's spawns, crashes, busy workers and done tasks
+# and the page draws them as four non-empty inline SVG paths. A screenshot
 # of each view is saved in the test folder (and kept in
 # build/test-logs/console_page/). Skipped (exit 77) without
 # chromium or python3-websocket.
@@ -77,13 +79,19 @@ crashed=$(q "SELECT id FROM pgwake.workers WHERE state = 'dead' ORDER BY ended_a
 [ -n "$crashed" ] || fail "no dead worker"
 q "SELECT last_lines FROM pgwake.workers WHERE id = '$crashed'" | grep -q 'hello from a worker' \
     || fail "worker $crashed's last lines not kept: $(q "SELECT last_lines FROM pgwake.workers WHERE id = '$crashed'")"
-cdp log --until-js 'document.getElementById("log").textContent.indexOf("hello from a worker, <b>not html</b>") >= 0 && !document.querySelector("#log b")' \
+cdp log --keep-browser --until-js 'document.getElementById("log").textContent.indexOf("hello from a worker, <b>not html</b>") >= 0 && !document.querySelector("#log b")' \
     --until-text "exit 3" --screenshot "$T/log.png"
 "$PGWAKE" status -c "$T/pgwake.conf" -d "$TEST_DSN" >"$T/status.out" 2>&1
 grep -q "$crashed .*exit 3" "$T/status.out" && grep -q '| .*hello from a worker' "$T/status.out" \
     || fail "pgwake status shows no death with its lines: $(cat "$T/status.out")"
+note "the trend chart: inline SVG with drawn paths"
+curl -s --noproxy '*' --max-time 10 "http://127.0.0.1:$PORT/trends" >"$T/trends.json"
+$PY -c 'import json,sys; s=json.load(open(sys.argv[1]))["stages"][0]; sys.exit(not (sum(s["done"]) >= 1 and sum(s["spawns"]) >= 2 and sum(s["crashes"]) >= 1 and max(s["busy"]) >= 1))' "$T/trends.json" \
+    || fail "trends do not show the work: $(cat "$T/trends.json")"
+cdp trends --until-js 'document.querySelectorAll("#trends svg path").length === 4 && Array.prototype.every.call(document.querySelectorAll("#trends svg path"), function (p) { return /^M[0-9.]+ [0-9.]+( L[0-9.]+ [0-9.]+){59}$/.test(p.getAttribute("d")); }) && document.querySelector("#trends .s-done").getAttribute("d").split(" L").some(function (pt) { return parseFloat(pt.split(" ")[1]) < 77; })' \
+    --screenshot "$T/trends.png"
 wait_for "! kill -0 $CHROME_PID" 10 || fail "chromium did not close"
-for f in tasks-dead tasks-retried tasks-cancelled log; do
+for f in tasks-dead tasks-retried tasks-cancelled log trends; do
     [ -s "$T/$f.png" ] || fail "no screenshot $f.png"
 done
 # Kept after the test folder goes: the views, for a person to look at.
