@@ -166,5 +166,9 @@ age=$(metric 'pgwake_stage_oldest_pending_age_seconds\{stage="parked"\}')
 [ "$(metric 'pgwake_task_duration_seconds_count\{stage="work"\}')" = "$(metric 'pgwake_task_duration_seconds_bucket\{stage="work",le="\+Inf"\}')" ] \
     || fail "histogram count is not its +Inf bucket"
 grep -q '^# TYPE pgwake_task_duration_seconds histogram' "$T/metrics" || fail "no duration histogram"
+# The Grafana dashboard uses only names /metrics has.
+for name in $(grep -o 'pgwake_[a-z_]*' "$ROOT/docs/grafana-dashboard.json" | sort -u); do
+    grep -q "^# TYPE ${name%_bucket} " "$T/metrics" || fail "docs/grafana-dashboard.json uses $name, not in /metrics"
+done
 grep -q "$TOKEN" "$T/daemon.log" && fail "the token is in the daemon log"
 echo ok
