@@ -485,7 +485,7 @@ Config *cfg_load(const char *path, char *err)
         snprintf(err, ERR_LEN, "unable to open %s: %s", path, strerror(errno));
         return NULL;
     }
-    bool ok = cfg_new(&p) && parse_file(&p);
+    bool ok = cfg_file_safe(fileno(p.fp), path, err) && cfg_new(&p) && parse_file(&p);
     fclose(p.fp);
     free(p.cur);
     free(p.ahead);

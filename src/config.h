@@ -90,6 +90,7 @@ bool stage_name_valid(const char *name);
 unsigned cfg_stage_diff(const StageConf *old, const StageConf *new_);
 unsigned cfg_global_diff(const Config *old, const Config *new_);
 bool cfg_read_env_file(const char *path, char ***out, char *err) MUSTCHECK;
+bool cfg_file_safe(int fd, const char *path, char *err) MUSTCHECK;
 void cfg_render_example(FILE *out);
 
 #endif

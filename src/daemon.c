@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "http.h"
+#include "lockfile.h"
 #include "log.h"
 #include "migrate.h"
 #include "reload.h"
@@ -409,12 +410,17 @@ static void handle_sigusr1(evutil_socket_t sig, short what, void *arg)
     log_info("worker log files reopened");
 }
 
+static bool is_worker_pid(pid_t pid, void *arg)
+{
+    return daemon_worker_by_pid(arg, pid) != NULL;
+}
+
 static void handle_sigchld(evutil_socket_t sig, short what, void *arg)
 {
     Daemon *d = arg;
     int status;
     pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    while ((pid = spawn_reap(&status, is_worker_pid, d)) > 0) {
         Worker *w = daemon_worker_by_pid(d, pid);
         if (w)
             worker_reaped(w, status);
@@ -519,22 +525,11 @@ static void after_loop(Daemon *d)
 
 static bool take_lock_file(Daemon *d)
 {
-    d->lock_fd = open(d->cfg->lock_file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (d->lock_fd < 0) {
-        log_error("unable to open the lock file %s: %s (set lock_file to a writable path)",
-                  d->cfg->lock_file, strerror(errno));
-        return false;
-    }
-    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-        log_error("another pgwake runs with this configuration (lock file %s is held)",
-                  d->cfg->lock_file);
-        return false;
-    }
-    char pid[24];
-    int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-    if (ftruncate(d->lock_fd, 0) < 0 || write(d->lock_fd, pid, (size_t)n) != n)
-        log_warn("unable to write the pid into %s: %s", d->cfg->lock_file, strerror(errno));
-    return true;
+    char err[ERR_LEN];
+    d->lock_fd = lockfile_take(d->cfg->lock_file, err, sizeof err);
+    if (d->lock_fd < 0)
+        log_error("%s", err);
+    return d->lock_fd >= 0;
 }
 
 /* Every event of the daemon is assigned at once, right after the base, so

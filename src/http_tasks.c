@@ -331,8 +331,9 @@ void http_tasks_metrics(HttpTasks *t, struct evbuffer *out)
         task_metrics_write(t->metrics, out);
 }
 
-/* http_tasks_free drops the reads still waiting (their callbacks too);
- * call it before db_free. */
+/* http_tasks_free answers the reads still waiting with 503 (a reply is
+ * what frees a request whose client left) and cancels their queries; call
+ * it before evhttp_free and db_free. */
 void http_tasks_free(HttpTasks *t)
 {
     if (!t)
@@ -340,6 +341,8 @@ void http_tasks_free(HttpTasks *t)
     while (t->waits) {
         Wait *w = t->waits;
         db_cancel_arg(t->d->db, w);
+        if (w->req)
+            http_reply_error(w->req, 503, "pgwake is stopping");
         wait_drop(w);
     }
     task_metrics_free(t->metrics);

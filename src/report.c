@@ -11,8 +11,10 @@
 #include <event2/buffer.h>
 
 #include "daemon.h"
+#include "http.h"
 #include "maint.h"
 #include "metrics.h"
+#include "outlog.h"
 #include "stage.h"
 #include "worker.h"
 
@@ -284,6 +286,14 @@ void report_metrics(Daemon *d, struct evbuffer *out)
     evbuffer_add_printf(out, "pgwake_notifications_unparseable_total %llu\n",
                         (unsigned long long)d->st.unparseable);
     stage_families(d, out);
+    family(out, "pgwake_log_lines_dropped_total", "counter",
+           "Worker output lines lost because the stage's log file could not be written");
+    for (int i = 0; i < d->nstages; i++)
+        if (!d->stages[i]->removed)
+            evbuffer_add_printf(out, "pgwake_log_lines_dropped_total{stage=\"%s\"} %llu\n",
+                                d->stages[i]->name,
+                                (unsigned long long)outlog_dropped(d->stages[i]->log));
+    http_metrics(d->http, out);
     family(out, "pgwake_wake_latency_seconds", "histogram",
            "From a notification naming the stage to the W that woke an idle worker for it");
     for (int i = 0; i < d->nstages; i++)
