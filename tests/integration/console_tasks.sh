@@ -81,6 +81,8 @@ for bad in "state=bogus" "limit=0" "limit=x" "limit=100000" "stage=NOT%20A%20STA
     expect 400 "bad filter $bad" GET "/tasks?$bad"
 done
 expect 405 "POST /tasks" POST /tasks $CTL
+expect 403 "GET /tasks from a foreign Host" GET /tasks -H Host:evil.example:$PORT
+expect 403 "GET /stages/work/log from a foreign Host" GET /stages/work/log -H Host:evil.example:$PORT
 expect 200 "one task" GET "/tasks/$dead"
 [ "$(jq_ 'd["last_error"].startswith("disk full\nsecond line xxx")')" = True ] || fail "no full last_error: $(cat "$T/body")"
 [ "$(jq_ 'len(d["last_error"]) > 400 and d["payload"]["retry"] is False')" = True ] || fail "not the whole task: $(cat "$T/body")"
