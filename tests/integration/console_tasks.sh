@@ -173,4 +173,7 @@ for name in $(grep -o 'pgwake_[a-z_]*' "$ROOT/docs/grafana-dashboard.json" | sor
     grep -q "^# TYPE ${name%_bucket} " "$T/metrics" || fail "docs/grafana-dashboard.json uses $name, not in /metrics"
 done
 grep -q "$TOKEN" "$T/daemon.log" && fail "the token is in the daemon log"
+stop_daemon
+[ "$RC" = 0 ] || fail "the daemon exited $RC"
+! grep -q 'Sanitizer' "$T/daemon.log" || fail "sanitizer report: $(grep -A20 Sanitizer "$T/daemon.log" | head -40)"
 echo ok
