@@ -55,15 +55,18 @@ static const char metrics_sql[] =
     "        FILTER (WHERE t.status = 'pending' AND t.not_before <= pg_catalog.now()))::float8 AS oldest"
     "    FROM pgwake.tasks t WHERE t.status <> 'done' GROUP BY t.stage LIMIT 1000) g),"
     "  'finished', CASE WHEN $1::float8 IS NULL THEN NULL ELSE (SELECT pg_catalog.json_agg(f) FROM ("
-    "    SELECT t.stage, true AS ok, extract(epoch FROM t.finished_at - t.created_at)::float8 AS s"
-    "    FROM pgwake.tasks t WHERE t.status = 'done'"
-    "      AND t.finished_at > pg_catalog.to_timestamp($1::float8)"
-    "      AND t.finished_at <= pg_catalog.to_timestamp((SELECT upto FROM b))"
-    "    UNION ALL"
-    "    SELECT t.stage, false, 0 FROM pgwake.tasks t WHERE t.status = 'dead'"
-    "      AND t.finished_at > pg_catalog.to_timestamp($1::float8)"
-    "      AND t.finished_at <= pg_catalog.to_timestamp((SELECT upto FROM b))"
-    "    LIMIT 200000) f) END)::text";
+    "    SELECT x.stage, x.ok, k.bucket, count(*) AS n, sum(x.s) AS sum FROM ("
+    "      SELECT t.stage, true AS ok, extract(epoch FROM t.finished_at - t.created_at)::float8 AS s"
+    "      FROM pgwake.tasks t WHERE t.status = 'done'"
+    "        AND t.finished_at > pg_catalog.to_timestamp($1::float8)"
+    "        AND t.finished_at <= pg_catalog.to_timestamp((SELECT upto FROM b))"
+    "      UNION ALL"
+    "      SELECT t.stage, false, 0 FROM pgwake.tasks t WHERE t.status = 'dead'"
+    "        AND t.finished_at > pg_catalog.to_timestamp($1::float8)"
+    "        AND t.finished_at <= pg_catalog.to_timestamp((SELECT upto FROM b))) x,"
+    /* the bucket: how many bounds lie below the duration (as take_finished reads it) */
+    "    LATERAL (SELECT count(*) AS bucket FROM pg_catalog.unnest($2::float8[]) u WHERE x.s > u) k"
+    "    GROUP BY 1, 2, 3) f) END)::text";
 
 _Static_assert(SETTLE_S == 5, "metrics_sql spells SETTLE_S");
 
@@ -118,6 +121,8 @@ static void take_gauges(TaskMetrics *m, json_t *gauges)
     }
 }
 
+/* Adds the finished tasks since the previous read: rows (stage, ok,
+ * bucket, n, sum), bucket = how many bounds lie below the durations. */
 static void take_finished(TaskMetrics *m, json_t *finished)
 {
     size_t i;
@@ -126,17 +131,15 @@ static void take_finished(TaskMetrics *m, json_t *finished)
         Row *r = row_for(m, json_string_value(json_object_get(f, "stage")));
         if (!r)
             continue;
+        unsigned long long n = (unsigned long long)json_integer_value(json_object_get(f, "n"));
         if (!json_is_true(json_object_get(f, "ok"))) {
-            r->died++;
+            r->died += n;
             continue;
         }
-        double s = json_number_value(json_object_get(f, "s"));
-        size_t b = 0;
-        while (b < NB && s > bounds[b])
-            b++;
-        r->bucket[b]++;
-        r->completed++;
-        r->sum += s;
+        json_int_t b = json_integer_value(json_object_get(f, "bucket"));
+        r->bucket[b < 0 || b > (json_int_t)NB ? NB : (size_t)b] += n;
+        r->completed += n;
+        r->sum += json_number_value(json_object_get(f, "sum"));
     }
 }
 
@@ -162,10 +165,14 @@ static void start_read(TaskMetrics *m)
 {
     if (m->reading || !db_ready(m->d->db))
         return;
-    char from[40];
+    char from[40], arr[200];
     snprintf(from, sizeof from, "%.6f", m->from);
-    const char *params[] = {m->from < 0 ? NULL : from};
-    if (db_query(m->d->db, metrics_sql, 1, params, 0, read_cb, m))
+    size_t n = (size_t)snprintf(arr, sizeof arr, "{");
+    for (size_t b = 0; b < NB; b++)
+        n += (size_t)snprintf(arr + n, sizeof arr - n, "%s%g", b ? "," : "", bounds[b]);
+    snprintf(arr + n, sizeof arr - n, "}");
+    const char *params[] = {m->from < 0 ? NULL : from, arr};
+    if (db_query(m->d->db, metrics_sql, 2, params, 0, read_cb, m))
         m->reading = true;
 }
 
