@@ -16,6 +16,7 @@
 #include "config_keys.h"
 #include "http_gate.h"
 #include "migrate.h"
+#include "release_sql.h"
 #include "spawn.h"
 
 typedef struct Findings {
@@ -83,6 +84,23 @@ static void check_stage(const StageConf *s, Findings *f)
     spawn_user_free(&user);
 }
 
+/* Each release_sql is planned on the database (never executed): a statement
+ * it refuses is a problem of the configuration. */
+static void check_release_sql(PGconn *c, const Config *cfg, Findings *f)
+{
+    char err[ERR_LEN];
+    for (const StageConf *s = cfg->stages; s; s = s->next) {
+        if (!s->release_sql)
+            continue;
+        if (release_sql_check(c, cfg->path, s, err)) {
+            say("ok", "stage %s: release_sql accepted by the database", s->name);
+        } else {
+            say("problem", "%s", err);
+            f->conf_problems++;
+        }
+    }
+}
+
 static void check_database(const CliOpts *o, const Config *cfg, Findings *f)
 {
     const char *dsn;
@@ -113,6 +131,7 @@ static void check_database(const CliOpts *o, const Config *cfg, Findings *f)
         f->env_problems++;
     } else {
         say("ok", "schema pgwake at version %d", v);
+        check_release_sql(c, cfg, f);
     }
     PGresult *r = PQexec(c, "SELECT pg_catalog.current_setting('cron.database_name', true)");
     if (PQresultStatus(r) == PGRES_TUPLES_OK && !PQgetisnull(r, 0, 0) && *PQgetvalue(r, 0, 0))

@@ -38,6 +38,9 @@ typedef struct StageConf {
     char *directory;              /* absolute (relative ones resolved against Config.dir); NULL = unset */
     char **environment;           /* NULL-terminated "K=V" list, NULL when unset */
     char *pending_sql;            /* NULL unless the stage counts its own work */
+    char *release_sql;            /* with pending_sql: run with $1 = worker id at its end */
+    int release_sql_line;         /* its line in the file, for errors found on the database */
+    int claim_batch;              /* PGWAKE_CLAIM_BATCH, at least 1 */
     struct StageConf *next;       /* file order */
 } StageConf;
 

@@ -112,6 +112,10 @@ static const KeyDef stage_keys[] = {
      "A=1, B=\"x, y\": double quotes keep commas"},
     {"pending_sql", KT_STR, CS(pending_sql), NULL, 0, NULL,
      "counts work in your own tables instead of pgwake.tasks"},
+    {"release_sql", KT_STR, CS(release_sql), NULL, 0, NULL,
+     "with pending_sql: frees an ended worker's leases in your tables; $1 = its id"},
+    {"claim_batch", KT_INT, CS(claim_batch), "1", KF_RESTART | KF_POSITIVE, NULL,
+     "tasks a worker claims per round trip (PGWAKE_CLAIM_BATCH)"},
 };
 
 #define NKEYS(a) (sizeof(a) / sizeof((a)[0]))

@@ -19,6 +19,7 @@
 #include "lockfile.h"
 #include "log.h"
 #include "migrate.h"
+#include "release_sql.h"
 #include "reload.h"
 #include "sdnotify.h"
 #include "spawn.h"
@@ -98,8 +99,8 @@ static void kill_all(Daemon *d)
             worker_kill_now(w);
 }
 
-/* Leaves the loop at once with code (start-up failures found on the database). */
-static void daemon_abort(Daemon *d, int code)
+/* daemon_abort leaves the loop at once with code (start-up failures found on the database). */
+void daemon_abort(Daemon *d, int code)
 {
     d->exit_code = code;
     d->stopping = true;
@@ -262,6 +263,7 @@ static void on_up(void *arg)
     if (ok && !d->ready)
         ok = setup_query(d, "SELECT stage, state, reason FROM pgwake.stage_state WHERE host = $1", 1,
                          host, stage_state_cb);
+    ok = ok && release_sql_on_connect(d->rsql);
     if (ok)
         maint_on_connect(d->maint); /* the last step is queued by leftovers_cb */
     if (!ok)
@@ -334,6 +336,8 @@ static void on_notify(void *arg, const char *channel, const char *payload)
         each_stage(d, hint_all);
         return;
     case NT_WORKER: {
+        if (strcmp(m.state, "dead") == 0 || strcmp(m.state, "exited") == 0)
+            release_sql_worker_ended(d->rsql, m.worker_id);
         Worker *w = strcmp(m.state, "dead") == 0 ? daemon_worker_by_id(d, m.worker_id) : NULL;
         if (w)
             worker_declared_dead(w);
@@ -575,7 +579,8 @@ static bool create_parts(Daemon *d, char *err)
     d->db = db_new(d->base, d->dsn, &hooks);
     d->maint = maint_new(d);
     d->memwatch = memwatch_new(d);
-    if (!d->db || !d->maint || !d->memwatch)
+    d->rsql = release_sql_new(d);
+    if (!d->db || !d->maint || !d->memwatch || !d->rsql)
         return false;
     d->alerter = alert_new(d->base, &d->cfg->alerts, d->cfg->host, err);
     if (!d->alerter) {
@@ -619,6 +624,7 @@ static void daemon_free(Daemon *d)
     http_free(d->http);
     maint_free(d->maint);
     memwatch_free(d->memwatch);
+    release_sql_free(d->rsql);
     alert_free(d->alerter);
     db_free(d->db);
     for (int r = 0; r < d->nretired; r++)

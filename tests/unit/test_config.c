@@ -169,6 +169,8 @@ static void test_stage_defaults(void **state)
     assert_null(st->directory);
     assert_null(st->environment);
     assert_null(st->pending_sql);
+    assert_null(st->release_sql);
+    assert_int_equal(st->claim_batch, 1);
     cfg_free(cfg);
 }
 
@@ -239,6 +241,10 @@ static void test_full_stage(void **state)
     assert_null(st->environment[3]);
     assert_string_equal(st->pending_sql, "SELECT count(*) FROM pm_pipeline.runs WHERE stage = "
                                          "'company_discovery' AND status = 'pending'");
+    assert_string_equal(st->release_sql, "UPDATE pm_pipeline.runs SET status = 'pending', worker_id = "
+                                         "NULL WHERE worker_id = $1 AND status = 'leased'");
+    assert_int_equal(st->release_sql_line, 52);
+    assert_int_equal(st->claim_batch, 10);
     cfg_free(cfg);
 }
 
@@ -745,6 +751,12 @@ static void test_examples_load(void **state)
     fclose(f);
     cfg = load_ok(path);
     assert_int_equal(cfg->nstages, 0);
+    cfg_free(cfg);
+    /* the existing-pipeline example: pgwake import's output plus release_sql */
+    cfg = load_ok("examples/existing-pipeline/pgwake.conf");
+    assert_int_equal(cfg->nstages, 3);
+    for (const StageConf *st = cfg->stages; st; st = st->next)
+        assert_true(st->pending_sql && st->release_sql && strstr(st->command, "after/"));
     cfg_free(cfg);
     cfg_free(NULL);
 }
