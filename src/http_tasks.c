@@ -71,9 +71,11 @@ static void answer(Wait *w, PGresult *r)
     event_del(&w->timer);
     bool trends = strcmp(w->action, "trends") == 0;
     if (trends || !r) {
-        if (trends) /* the in-memory series, done per minute only with the database */
-            http_reply_json(req, 200, trends_json(w->t->d->stages, w->t->d->nstages,
-                                                  r && PQresultStatus(r) == PGRES_TUPLES_OK ? r : NULL));
+        if (trends) { /* the in-memory series; done per minute from the database */
+            if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
+                trends_take_done(r, w->id);
+            http_reply_json(req, 200, trends_json(w->t->d->stages, w->t->d->nstages));
+        }
         else
             http_reply_error(req, 503, "the database did not answer (it is unreachable or slow)");
         return;
@@ -287,14 +289,15 @@ bool http_tasks_route(HttpTasks *t, struct evhttp_request *req, const char *path
     if (strcmp(path, "/trends") == 0) {
         enum evhttp_cmd_type m = evhttp_request_get_command(req);
         char first[24];
-        snprintf(first, sizeof first, "%lld", (long long)(trends_now_minute() - TRENDS_MINUTES + 1));
+        int64_t from = trends_done_from();
+        snprintf(first, sizeof first, "%lld", (long long)from);
         const char *params[] = {first};
         if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD)
             http_method_not_allowed(req, "GET, HEAD");
         else if (!db_ready(t->d->db))
-            http_reply_json(req, 200, trends_json(t->d->stages, t->d->nstages, NULL));
+            http_reply_json(req, 200, trends_json(t->d->stages, t->d->nstages));
         else
-            start(t, req, "trends", 0, 0, trends_done_sql, 1, params);
+            start(t, req, "trends", (long)from, 0, trends_done_sql, 1, params);
         return true;
     }
     if (strcmp(path, "/deaths") == 0) {

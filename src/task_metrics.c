@@ -19,6 +19,8 @@
 #include "log.h"
 
 #define SETTLE_S 5
+#define STR(x) #x
+#define XSTR(x) STR(x)
 #define MAX_STAGES 1000
 
 static const double bounds[] = {0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600};
@@ -42,7 +44,7 @@ struct TaskMetrics {
 };
 
 static const char metrics_sql[] =
-    "WITH b AS (SELECT extract(epoch FROM pg_catalog.now())::float8 - " "10" " AS upto)"
+    "WITH b AS (SELECT extract(epoch FROM pg_catalog.now())::float8 - " XSTR(SETTLE_S) " AS upto)"
     " SELECT pg_catalog.json_build_object("
     "  'upto', (SELECT upto FROM b),"
     "  'gauges', (SELECT pg_catalog.json_agg(g) FROM ("
@@ -67,8 +69,6 @@ static const char metrics_sql[] =
     /* the bucket: how many bounds lie below the duration (as take_finished reads it) */
     "    LATERAL (SELECT count(*) AS bucket FROM pg_catalog.unnest($2::float8[]) u WHERE x.s > u) k"
     "    GROUP BY 1, 2, 3) f) END)::text";
-
-_Static_assert(SETTLE_S == 5, "metrics_sql spells SETTLE_S");
 
 TaskMetrics *task_metrics_new(Daemon *d)
 {

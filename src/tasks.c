@@ -17,11 +17,13 @@
     " t.attempts, t.max_attempts, t.priority,"                                                \
     " extract(epoch FROM pg_catalog.now() - t.created_at)::float8 AS age_s,"                  \
     " t.lease_owner, " ERR " AS last_error,"                                                  \
-    " pg_catalog.octet_length(t.last_error) > " CUT_S " AS error_cut,"                        \
+    " pg_catalog.char_length(t.last_error) > " CUT_S " AS error_cut,"                        \
     " pg_catalog.to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"   \
     " pg_catalog.to_char(t.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"  \
     " GREATEST(extract(epoch FROM t.not_before - pg_catalog.now()), 0)::float8 AS due_in_s"
-#define CUT_S "300"
+#define STR(x) #x
+#define XSTR(x) STR(x)
+#define CUT_S XSTR(TASKS_ERROR_CUT)
 
 const char tasks_list_sql[] =
     TASK_COLS("pg_catalog.left(t.last_error, " CUT_S ")")
@@ -39,8 +41,6 @@ const char tasks_one_sql[] =
 const char tasks_action_sql[] =
     "SELECT s.status, CASE $2 WHEN 'retry' THEN pgwake.retry(s.id) ELSE pgwake.cancel(s.id) END"
     " FROM (SELECT t.id, t.status FROM pgwake.tasks t WHERE t.id = $1::bigint) s";
-
-_Static_assert(TASKS_ERROR_CUT == 300, "CUT_S spells TASKS_ERROR_CUT");
 
 bool tasks_state_valid(const char *s)
 {

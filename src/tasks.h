@@ -12,7 +12,7 @@
 
 #define TASKS_LIMIT_DEFAULT 50
 #define TASKS_LIMIT_MAX 1000
-#define TASKS_ERROR_CUT 300 /* bytes of last_error a list row carries; GET /tasks/ID has all */
+#define TASKS_ERROR_CUT 300 /* characters of last_error a list row carries; GET /tasks/ID has all */
 
 typedef struct TaskFilter {
     const char *stage; /* NULL: any */

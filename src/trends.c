@@ -21,10 +21,13 @@ typedef struct Slot {
 typedef struct Ring {
     char name[64];
     Slot slot[TRENDS_MINUTES];
+    int64_t done_minute[TRENDS_MINUTES]; /* the minute done[] holds, 0 = unknown */
+    uint32_t done[TRENDS_MINUTES];
 } Ring;
 
 static Ring *rings;
 static int nrings;
+static int64_t done_final; /* done counts of minutes before this one are read and final */
 
 int64_t trends_now_minute(void)
 {
@@ -66,38 +69,61 @@ void trends_note(const Stage *s)
     sl->crashes = (uint32_t)(s->st.crashes - sl->crashes0);
 }
 
+/* Rows for the stages of no ring (not served here) are read and dropped:
+ * a stage's ring exists once /trends or an event named it. */
 const char trends_done_sql[] =
-    "SELECT t.stage, (extract(epoch FROM t.finished_at) / 60)::bigint AS m, count(*)"
+    "SELECT t.stage, floor(extract(epoch FROM t.finished_at) / 60)::bigint AS m, count(*)"
     " FROM pgwake.tasks t WHERE t.status = 'done'"
     " AND t.finished_at >= pg_catalog.to_timestamp($1::bigint * 60) GROUP BY 1, 2";
 
-static json_t *done_series(PGresult *done, const char *stage, int64_t first)
+/* trends_done_from: the first minute GET /trends must read done counts of
+ * (older ones are kept: a finished minute does not change, so only the
+ * last two are read again). */
+int64_t trends_done_from(void)
 {
-    json_int_t v[TRENDS_MINUTES] = {0};
-    for (int i = 0; done && i < PQntuples(done); i++) {
-        if (strcmp(PQgetvalue(done, i, 0), stage) != 0)
-            continue;
-        int64_t k = strtoll(PQgetvalue(done, i, 1), NULL, 10) - first;
-        if (k >= 0 && k < TRENDS_MINUTES)
-            v[k] += strtoll(PQgetvalue(done, i, 2), NULL, 10);
+    int64_t first = trends_now_minute() - TRENDS_MINUTES + 1;
+    return done_final > first ? done_final : first;
+}
+
+/* trends_take_done keeps trends_done_sql's rows for the minutes from `from`. */
+void trends_take_done(PGresult *r, int64_t from)
+{
+    int64_t now = trends_now_minute();
+    for (int i = 0; i < nrings; i++)
+        for (int64_t m = from; m <= now; m++) {
+            rings[i].done_minute[m % TRENDS_MINUTES] = m;
+            rings[i].done[m % TRENDS_MINUTES] = 0;
+        }
+    for (int i = 0; i < PQntuples(r); i++) {
+        int64_t m = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+        Ring *g = m >= from && m <= now ? ring_for(PQgetvalue(r, i, 0), false) : NULL;
+        if (g)
+            g->done[m % TRENDS_MINUTES] = (uint32_t)strtoul(PQgetvalue(r, i, 2), NULL, 10);
     }
+    done_final = now - 1; /* a commit may still land in the last minute */
+}
+
+static json_t *done_series(const Ring *r, int64_t first)
+{
     json_t *a = json_array();
-    for (int k = 0; k < TRENDS_MINUTES; k++)
-        json_array_append_new(a, done ? json_integer(v[k]) : json_null());
+    for (int64_t m = first; m < first + TRENDS_MINUTES; m++) {
+        int k = (int)(m % TRENDS_MINUTES);
+        json_array_append_new(a, r && r->done_minute[k] == m ? json_integer(r->done[k]) : json_null());
+    }
     return a;
 }
 
 /* trends_json: {"first_minute", "minutes", "stages": [{"name", "claimable",
  * "busy", "spawns", "crashes", "done"}]}, each series oldest first; done is
- * null per minute when the database did not answer. */
-json_t *trends_json(Stage *const *stages, int n, PGresult *done)
+ * null for a minute never read from the database. */
+json_t *trends_json(Stage *const *stages, int n)
 {
     int64_t now = trends_now_minute(), first = now - TRENDS_MINUTES + 1;
     json_t *out = json_array();
     for (int i = 0; i < n; i++) {
         if (stages[i]->removed)
             continue;
-        Ring *r = ring_for(stages[i]->name, false);
+        Ring *r = ring_for(stages[i]->name, true);
         json_t *cl = json_array(), *busy = json_array(), *sp = json_array(), *cr = json_array();
         int last_cl = 0, last_busy = 0;
         for (int64_t m = first; m <= now; m++) {
@@ -115,7 +141,7 @@ json_t *trends_json(Stage *const *stages, int n, PGresult *done)
         json_array_append_new(out, json_pack("{s:s,s:o,s:o,s:o,s:o,s:o}", "name", stages[i]->name,
                                              "claimable", cl, "busy", busy, "spawns", sp,
                                              "crashes", cr, "done",
-                                             done_series(done, stages[i]->name, first)));
+                                             done_series(r, first)));
     }
     return json_pack("{s:I,s:i,s:o}", "first_minute", (json_int_t)first, "minutes", TRENDS_MINUTES,
                      "stages", out);
@@ -127,4 +153,5 @@ void trends_reset(void)
     free(rings);
     rings = NULL;
     nrings = 0;
+    done_final = 0;
 }

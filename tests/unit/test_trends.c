@@ -38,7 +38,7 @@ static void test_ring(void **state)
     s.claimable = 2;
     trends_note(&s);
     Stage *all[] = {&s};
-    json_t *j = trends_json(all, 1, NULL);
+    json_t *j = trends_json(all, 1);
     json_t *st = json_array_get(json_object_get(j, "stages"), 0);
     assert_string_equal(json_string_value(json_object_get(st, "name")), "alpha");
     int last = TRENDS_MINUTES - 1;
@@ -60,7 +60,7 @@ static void test_unknown_stage_is_flat(void **state)
     memset(&s, 0, sizeof s);
     strcpy(s.name, "never");
     Stage *all[] = {&s};
-    json_t *j = trends_json(all, 1, NULL);
+    json_t *j = trends_json(all, 1);
     json_t *st = json_array_get(json_object_get(j, "stages"), 0);
     for (int k = 0; k < TRENDS_MINUTES; k++)
         assert_int_equal(at(st, "busy", k) + at(st, "spawns", k), 0);
