@@ -27,9 +27,51 @@ static bool line_of(const char *line, size_t len, const char *worker)
     return (size_t)(end - p) > wl && memcmp(p, worker, wl) == 0 && p[wl] == ' ';
 }
 
-/* Reads the end of one file and prepends its matching lines to acc (which
- * holds the newer ones) until acc has want. 1 = read, 0 = no such file,
- * -1 = error (in err). */
+/* A line as a JSON string; output that is not UTF-8 gets '?' for every
+ * byte outside ASCII (jansson keeps only valid UTF-8). */
+static json_t *line_json(const char *p, size_t len)
+{
+    json_t *j = json_stringn(p, len);
+    if (j)
+        return j;
+    char *c = malloc(len + 1);
+    if (!c)
+        return json_string("");
+    for (size_t i = 0; i < len; i++)
+        c[i] = (unsigned char)p[i] < 0x80 && p[i] ? p[i] : '?';
+    j = json_stringn(c, len);
+    free(c);
+    return j;
+}
+
+/* Collects into acc (oldest first) the last `want` matching lines of
+ * buf[0..len), which starts at file offset from (a cut first line there
+ * is skipped). */
+static void take_lines(const char *buf, size_t len, off_t from, int want, const char *worker,
+                       json_t *acc)
+{
+    size_t end = len;
+    while (end > 0 && json_array_size(acc) < (size_t)want) {
+        size_t stop = end;
+        if (buf[stop - 1] == '\n')
+            stop--;
+        size_t start = stop;
+        while (start > 0 && buf[start - 1] != '\n')
+            start--;
+        if (start == 0 && from > 0)
+            break;
+        if (line_of(buf + start, stop - start, worker))
+            json_array_insert_new(acc, 0, line_json(buf + start, stop - start));
+        end = start;
+    }
+}
+
+#define FIRST_WINDOW (64 << 10)
+
+/* Reads the end of one file into acc: the last 64 KiB, then four times
+ * more while that holds fewer than want lines, up to LOGTAIL_READ_MAX (a
+ * read on the daemon's loop stays small for the usual tail). 1 = read,
+ * 0 = no such file, -1 = error (in err). */
 static int tail_file(const char *path, int want, const char *worker, json_t *acc, off_t *size,
                      char *err, size_t n)
 {
@@ -46,32 +88,26 @@ static int tail_file(const char *path, int want, const char *worker, json_t *acc
     }
     if (size)
         *size = st.st_size;
-    off_t from = st.st_size > LOGTAIL_READ_MAX ? st.st_size - LOGTAIL_READ_MAX : 0;
-    size_t len = (size_t)(st.st_size - from);
-    char *buf = malloc(len + 1);
-    ssize_t got = buf ? pread(fd, buf, len, from) : -1;
-    close(fd);
-    if (got < 0) {
-        free(buf);
-        return snprintf(err, n, "unable to read %s: %s", path, buf ? strerror(errno) : "out of memory"), -1;
-    }
-    /* From the end backwards; a partial first line (cut by from) is skipped. */
-    size_t end = (size_t)got;
-    while (end > 0 && json_array_size(acc) < (size_t)want) {
-        size_t stop = end;
-        if (buf[stop - 1] == '\n')
-            stop--;
-        size_t start = stop;
-        while (start > 0 && buf[start - 1] != '\n')
-            start--;
-        if (start == 0 && from > 0)
-            break;
-        if (line_of(buf + start, stop - start, worker)) {
-            json_array_insert_new(acc, 0, json_stringn_nocheck(buf + start, stop - start));
+    for (off_t window = FIRST_WINDOW;; window *= 4) {
+        if (window > LOGTAIL_READ_MAX)
+            window = LOGTAIL_READ_MAX;
+        off_t from = st.st_size > window ? st.st_size - window : 0;
+        size_t len = (size_t)(st.st_size - from);
+        char *buf = malloc(len + 1);
+        ssize_t got = buf ? pread(fd, buf, len, from) : -1;
+        if (got < 0) {
+            int e = errno;
+            free(buf);
+            close(fd);
+            return snprintf(err, n, "unable to read %s: %s", path, buf ? strerror(e) : "out of memory"), -1;
         }
-        end = start;
+        json_array_clear(acc);
+        take_lines(buf, (size_t)got, from, want, worker, acc);
+        free(buf);
+        if (json_array_size(acc) >= (size_t)want || from == 0 || window == LOGTAIL_READ_MAX)
+            break;
     }
-    free(buf);
+    close(fd);
     return 1;
 }
 

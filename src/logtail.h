@@ -1,7 +1,8 @@
 /* logtail.h: the last lines of a stage's worker log (<path>, then the
  * rotated <path>.1 .. .<backups> when the newest file holds too few), for
  * GET /stages/NAME/log and `pgwake tail`. Reads at most LOGTAIL_READ_MAX
- * bytes of each file, from its end. */
+ * bytes of each file, from its end (64 KiB first, more only when needed).
+ * Output that is not UTF-8 is shown with '?' for its non-ASCII bytes. */
 #ifndef PGWAKE_LOGTAIL_H
 #define PGWAKE_LOGTAIL_H
 

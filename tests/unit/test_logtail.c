@@ -1,7 +1,8 @@
 /* test_logtail.c: the tail of a stage's log across its rotated files
  * (outlog.c writes them, logtail.c reads them back): order oldest first,
  * the newest file first in line, the worker filter, a missing file, a file
- * larger than the read window (its cut first line dropped), and the task
+ * larger than the read window (its cut first line dropped), a window that
+ * grows for a long tail, output that is not UTF-8, and the task
  * filters shared by GET /tasks and `pgwake tasks`. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -112,6 +113,30 @@ static void test_bigger_than_the_window(void **state)
     assert_lines(logtail_lines(path(), 0, 10, NULL, NULL, err, sizeof err), want, 1);
 }
 
+static void test_window_grows_and_not_utf8(void **state)
+{
+    (void)state;
+    /* 3000 lines of 100 bytes: 2000 of them need more than the first 64 KiB. */
+    char line[101], *text = malloc(3000 * 100 + 1);
+    assert_non_null(text);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(line, sizeof line, "%-99d\n", i);
+        memcpy(text + i * 100, line, 100);
+    }
+    text[3000 * 100] = '\0';
+    write_file("s.log", text);
+    free(text);
+    char err[200];
+    json_t *a = logtail_lines(path(), 0, 2000, NULL, NULL, err, sizeof err);
+    assert_int_equal(json_array_size(a), 2000);
+    assert_int_equal(atoi(json_string_value(json_array_get(a, 0))), 1000);
+    assert_int_equal(atoi(json_string_value(json_array_get(a, 1999))), 2999);
+    json_decref(a);
+    write_file("s.log", "caf\xe9 latin-1\n");
+    const char *want[] = {"caf? latin-1"};
+    assert_lines(logtail_lines(path(), 0, 5, NULL, NULL, err, sizeof err), want, 1);
+}
+
 static void test_task_filters(void **state)
 {
     (void)state;
@@ -144,6 +169,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_across_rotated_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_and_partial, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bigger_than_the_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_window_grows_and_not_utf8, setup, teardown),
         cmocka_unit_test(test_task_filters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
