@@ -28,8 +28,9 @@ typedef struct Wait {
     HttpTasks *t;
     struct evhttp_request *req; /* NULL once answered */
     struct event timer;
-    long id;                    /* the task (retry, cancel, one) */
-    long limit;                 /* the list */
+    long id;                    /* the task (retry, cancel, one); trends: first minute */
+    long limit;                 /* the list; trends: last minute */
+    long now_minute;            /* trends: when the query was sent */
     const char *action;         /* "retry", "cancel", "list", "one" */
 } Wait;
 
@@ -73,7 +74,7 @@ static void answer(Wait *w, PGresult *r)
     if (trends || !r) {
         if (trends) { /* the in-memory series; done per minute from the database */
             if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
-                trends_take_done(r, w->id);
+                trends_take_done(r, w->id, w->limit, w->now_minute);
             http_reply_json(req, 200, trends_json(w->t->d->stages, w->t->d->nstages));
         }
         else
@@ -132,7 +133,8 @@ static void start(HttpTasks *t, struct evhttp_request *req, const char *action, 
         http_reply_error(req, 500, "out of memory");
         return;
     }
-    *w = (Wait){.t = t, .req = req, .id = id, .limit = limit, .action = action};
+    *w = (Wait){.t = t, .req = req, .id = id, .limit = limit, .action = action,
+          .now_minute = (long)trends_now_minute()};
     evtimer_assign(&w->timer, t->d->base, wait_timeout_cb, w);
     if (!db_query(t->d->db, sql, n, params, 0, wait_db_cb, w)) {
         free(w);
@@ -288,16 +290,19 @@ bool http_tasks_route(HttpTasks *t, struct evhttp_request *req, const char *path
     }
     if (strcmp(path, "/trends") == 0) {
         enum evhttp_cmd_type m = evhttp_request_get_command(req);
-        char first[24];
-        int64_t from = trends_done_from();
+        char first[24], last[24], now[24];
+        int64_t from, upto;
+        trends_done_range(&from, &upto);
         snprintf(first, sizeof first, "%lld", (long long)from);
-        const char *params[] = {first};
+        snprintf(last, sizeof last, "%lld", (long long)upto);
+        snprintf(now, sizeof now, "%lld", (long long)trends_now_minute());
+        const char *params[] = {first, last, now};
         if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD)
             http_method_not_allowed(req, "GET, HEAD");
         else if (!db_ready(t->d->db))
             http_reply_json(req, 200, trends_json(t->d->stages, t->d->nstages));
         else
-            start(t, req, "trends", (long)from, 0, trends_done_sql, 1, params);
+            start(t, req, "trends", (long)from, (long)upto, trends_done_sql, 3, params);
         return true;
     }
     if (strcmp(path, "/deaths") == 0) {

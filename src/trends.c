@@ -74,33 +74,45 @@ void trends_note(const Stage *s)
 const char trends_done_sql[] =
     "SELECT t.stage, floor(extract(epoch FROM t.finished_at) / 60)::bigint AS m, count(*)"
     " FROM pgwake.tasks t WHERE t.status = 'done'"
-    " AND t.finished_at >= pg_catalog.to_timestamp($1::bigint * 60) GROUP BY 1, 2";
+    " AND (t.finished_at >= pg_catalog.to_timestamp($1::bigint * 60)"
+    "      AND t.finished_at < pg_catalog.to_timestamp(($2::bigint + 1) * 60)"
+    "      OR t.finished_at >= pg_catalog.to_timestamp(($3::bigint - 1) * 60))"
+    " GROUP BY 1, 2";
 
-/* trends_done_from: the first minute GET /trends must read done counts of
- * (older ones are kept: a finished minute does not change, so only the
- * last two are read again). */
-int64_t trends_done_from(void)
+/* trends_done_range: the minutes GET /trends reads done counts of: those
+ * not read yet, at most READ_MINUTES at a time (a busy hour is read in a
+ * few calls, never in one long query on the daemon's connection), and
+ * always the last two (a commit may still land in the last one). */
+#define READ_MINUTES 3
+void trends_done_range(int64_t *from, int64_t *upto)
 {
-    int64_t first = trends_now_minute() - TRENDS_MINUTES + 1;
-    return done_final > first ? done_final : first;
+    int64_t now = trends_now_minute(), first = now - TRENDS_MINUTES + 1;
+    *from = done_final > first ? done_final : first;
+    *upto = *from + READ_MINUTES - 1 < now ? *from + READ_MINUTES - 1 : now;
 }
 
-/* trends_take_done keeps trends_done_sql's rows for the minutes from `from`. */
-void trends_take_done(PGresult *r, int64_t from)
+static bool in_read(int64_t m, int64_t from, int64_t upto, int64_t now)
 {
-    int64_t now = trends_now_minute();
+    return (m >= from && m <= upto) || (m >= now - 1 && m <= now);
+}
+
+/* trends_take_done keeps trends_done_sql's rows: the minutes from..upto,
+ * and now - 1 and now (now: the minute the query was sent in). */
+void trends_take_done(PGresult *r, int64_t from, int64_t upto, int64_t now)
+{
     for (int i = 0; i < nrings; i++)
-        for (int64_t m = from; m <= now; m++) {
-            rings[i].done_minute[m % TRENDS_MINUTES] = m;
-            rings[i].done[m % TRENDS_MINUTES] = 0;
-        }
+        for (int64_t m = now - TRENDS_MINUTES + 1; m <= now; m++)
+            if (in_read(m, from, upto, now)) {
+                rings[i].done_minute[m % TRENDS_MINUTES] = m;
+                rings[i].done[m % TRENDS_MINUTES] = 0;
+            }
     for (int i = 0; i < PQntuples(r); i++) {
         int64_t m = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-        Ring *g = m >= from && m <= now ? ring_for(PQgetvalue(r, i, 0), false) : NULL;
+        Ring *g = in_read(m, from, upto, now) ? ring_for(PQgetvalue(r, i, 0), false) : NULL;
         if (g)
             g->done[m % TRENDS_MINUTES] = (uint32_t)strtoul(PQgetvalue(r, i, 2), NULL, 10);
     }
-    done_final = now - 1; /* a commit may still land in the last minute */
+    done_final = upto < now - 1 ? upto + 1 : now - 1;
 }
 
 static json_t *done_series(const Ring *r, int64_t first)

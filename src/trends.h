@@ -4,7 +4,8 @@
  * only at the events that change them (a worker's state, a recount): no
  * timer, no query while idle; a minute with no event repeats the last one's
  * gauges. GET /trends adds the tasks done per minute from the database,
- * reading only the minutes not read yet (and the last one again). */
+ * reading only the minutes not read yet, three at most per call (and the
+ * last one again). */
 #ifndef PGWAKE_TRENDS_H
 #define PGWAKE_TRENDS_H
 
@@ -17,11 +18,12 @@
 struct Stage;
 
 void trends_note(const struct Stage *s);
-/* $1 = the first minute (epoch / 60): stage, minute, done */
+/* $1, $2 = the first and last minute to read, $3 = now (epoch / 60; the
+ * last two minutes are always read): stage, minute, done */
 extern const char trends_done_sql[];
 int64_t trends_now_minute(void);
-int64_t trends_done_from(void);
-void trends_take_done(PGresult *r, int64_t from);
+void trends_done_range(int64_t *from, int64_t *upto);
+void trends_take_done(PGresult *r, int64_t from, int64_t upto, int64_t now);
 json_t *trends_json(struct Stage *const *stages, int n);
 void trends_reset(void);
 
