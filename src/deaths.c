@@ -11,8 +11,11 @@ const char deaths_sql[] =
     " AND w.ended_at > pg_catalog.now() - interval '1 hour'"
     " ORDER BY w.ended_at DESC, w.id LIMIT $1::int";
 
+/* Best effort and never waiting: a session that holds the row (a worker's
+ * claim or heartbeat in a transaction still open) makes it skip. */
 const char deaths_record_sql[] =
-    "UPDATE pgwake.workers SET last_lines = $2 WHERE id = $1";
+    "UPDATE pgwake.workers w SET last_lines = $2 FROM (SELECT x.id FROM pgwake.workers x"
+    " WHERE x.id = $1 FOR UPDATE SKIP LOCKED) l WHERE w.id = l.id";
 
 json_t *deaths_json(PGresult *r)
 {
