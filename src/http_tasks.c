@@ -198,12 +198,13 @@ static void serve_list(HttpTasks *t, struct evhttp_request *req)
 /* /tasks/ID and /tasks/ID/ACTION */
 static void serve_task(HttpTasks *t, struct evhttp_request *req, const char *rest)
 {
-    char idtext[24];
+    char idtext[24] = "";
     const char *slash = strchr(rest, '/');
     size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
     long id;
-    if (n >= sizeof idtext || (memcpy(idtext, rest, n), idtext[n] = '\0',
-                               !cli_long_arg(idtext, 1, __LONG_MAX__, &id))) {
+    if (n < sizeof idtext)
+        memcpy(idtext, rest, n), idtext[n] = '\0';
+    if (n >= sizeof idtext || !cli_long_arg(idtext, 1, __LONG_MAX__, &id)) {
         http_reply_error(req, 404, "\"%.40s\" is not a task id (GET /tasks/ID, POST /tasks/ID/retry "
                                    "or /tasks/ID/cancel)", rest);
         return;
