@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "deaths.h"
+#include "trends.h"
 #include "spawn.h"
 #include "stage.h"
 
@@ -62,6 +64,7 @@ void worker_set_state(Worker *w, WorkerState s)
     w->stage->count[s]++;
     w->state = s;
     w->state_ms = mono_ms();
+    trends_note(w->stage);
 }
 
 static void arm_timer(Worker *w, int64_t ms)
@@ -110,6 +113,17 @@ static void finished_cb(void *arg, PGresult *res)
     worker_free(w);
 }
 
+/* Keeps the last lines of a worker that did not end well in its row, for
+ * the console's deaths (any host); best effort, no callback. */
+static void deaths_record(const Worker *w)
+{
+    char tail[TAIL_LINES * TAIL_LINE_MAX];
+    if (tail_join(&w->outbuf.tail, "\n", tail, sizeof tail) == 0)
+        return;
+    const char *p[] = {w->id, tail};
+    db_query(w->stage->d->db, deaths_record_sql, 2, p, 0, NULL, NULL);
+}
+
 /* Releases go through the maintenance connection: one blocked by a row lock
  * (retried there) never holds up the wakes, spawns and recounts of the main one. */
 static void queue_finish(Worker *w, bool exit_ok)
@@ -127,6 +141,7 @@ static void queue_finish(Worker *w, bool exit_ok)
                              finished_cb, w))
             return;
     } else if (w->hung) {
+        deaths_record(w);
         /* Its session is gone with it: the verdict it was stopped for can be
          * recorded now, by expire_worker itself (heartbeat or task timeout,
          * whichever passed); release_worker (after it: LATERAL on its row)
@@ -139,6 +154,7 @@ static void queue_finish(Worker *w, bool exit_ok)
                              "   WHERE e.dead IS NOT NULL) r", 2, p, finished_cb, w))
             return;
     } else {
+        deaths_record(w);
         const char *p[] = {w->id, w->reason, w->stop_by_us ? "true" : "false"};
         snprintf(label, sizeof label, "release worker %s", w->id);
         if (db_query_persist(d->mdb, label,
