@@ -6,6 +6,11 @@
 # package list; each run gets a writable overlay of it, thrown away afterwards.
 
 PKG_CACHE=${PGWAKE_ROOTFS_CACHE:-/var/cache/pgwake-test}
+# The booted containers' packages: systemd, PostgreSQL, and what the pgwake
+# packages depend on (so dpkg -i needs no network), plus psql's and curl's.
+PKG_BOOT_PACKAGES=systemd,systemd-sysv,dbus,adduser,postgresql-15,libpq5,libevent-2.1-7,\
+libevent-pthreads-2.1-7,libcurl4,libinih1,libjansson4,python3,python3-psycopg,procps,curl,\
+libpq-dev,pkg-config
 
 pkg_log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 pkg_die() { pkg_log "FAIL: $*"; exit 1; }
@@ -56,4 +61,58 @@ pkg_nspawn() {
     r=$1; shift
     systemd-nspawn -q -D "$r" --register=no --keep-unit --resolv-conf=copy-host \
         --setenv=DEBIAN_FRONTEND=noninteractive "$@"
+}
+
+# pkg_boot ROOT WORKDIR: boots systemd in ROOT (nspawn -b, in the background,
+# console to WORKDIR/console.log) and waits until it is up. Its network is its
+# own loopback only (its PostgreSQL and http_listen do not meet the host's). sets PKG_NSPAWN_PID
+# and PKG_INIT (the container's systemd, as seen from here). Exits 77 when
+# this machine cannot boot a container.
+pkg_boot() {
+    systemd-nspawn -q -D "$1" -b --register=no --keep-unit --private-network \
+        --machine="pgwake-test-$$" >"$2/console.log" 2>&1 </dev/null &
+    PKG_NSPAWN_PID=$!
+    PKG_INIT=""
+    i=0
+    while [ $i -lt 300 ]; do
+        kill -0 "$PKG_NSPAWN_PID" 2>/dev/null || {
+            tail -20 "$2/console.log" >&2
+            echo "SKIP: systemd-nspawn -b could not boot a container here (console above)"
+            exit 77
+        }
+        if [ -z "$PKG_INIT" ]; then
+            PKG_INIT=$(pgrep -P "$PKG_NSPAWN_PID" -x systemd | head -n 1) || PKG_INIT=""
+        fi
+        if [ -n "$PKG_INIT" ]; then
+            st=$(pkg_exec systemctl is-system-running 2>/dev/null) || true
+            case "$st" in running|degraded) return 0 ;; esac
+        fi
+        sleep 0.2
+        i=$((i + 1))
+    done
+    tail -20 "$2/console.log" >&2
+    echo "SKIP: the container's systemd did not come up within 60 s"
+    exit 77
+}
+
+# pkg_exec CMD...: runs CMD inside the booted container (all its namespaces).
+pkg_exec() {
+    nsenter -t "$PKG_INIT" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+        DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 "$@"
+}
+
+# pkg_poweroff: stops the booted container and waits for nspawn to end.
+pkg_poweroff() {
+    [ -n "${PKG_NSPAWN_PID:-}" ] || return 0
+    if kill -0 "$PKG_NSPAWN_PID" 2>/dev/null; then
+        [ -n "${PKG_INIT:-}" ] && pkg_exec systemctl poweroff --no-block >/dev/null 2>&1
+        i=0
+        while kill -0 "$PKG_NSPAWN_PID" 2>/dev/null && [ $i -lt 150 ]; do
+            sleep 0.2; i=$((i + 1))
+        done
+        kill -9 "$PKG_NSPAWN_PID" 2>/dev/null
+    fi
+    wait "$PKG_NSPAWN_PID" 2>/dev/null
+    PKG_NSPAWN_PID=""
+    return 0
 }
