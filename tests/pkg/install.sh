@@ -37,7 +37,8 @@ done
 V1=$(dpkg-deb -f "$W/debs/v1/"pgwake_*.deb Version)
 V2=$(dpkg-deb -f "$W/debs/v2/"pgwake_*.deb Version)
 
-root=$(pkg_overlay "$(pkg_rootfs "$PKG_BOOT_PACKAGES")" "$W")
+lower=$(pkg_rootfs "$PKG_BOOT_PACKAGES") || exit 1
+root=$(pkg_overlay "$lower" "$W") || exit $?
 mkdir -p "$root/debs"
 cp -r "$W/debs/v1" "$W/debs/v2" "$root/debs/"
 pkg_boot "$root" "$W"

@@ -16,17 +16,26 @@ pkg_log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 pkg_die() { pkg_log "FAIL: $*"; exit 1; }
 
 # pkg_can_run: exit 77 (skipped) with the reason when this machine cannot run
-# the containers (not root, no nspawn/mmdebstrap, no overlayfs).
+# the containers (not root, no nspawn/mmdebstrap, no overlay mounts, as in an
+# unprivileged CI container). Booting is tried later (pkg_boot).
 pkg_can_run() {
     [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (systemd-nspawn, mounts)"; exit 77; }
     for t in mmdebstrap systemd-nspawn nsenter; do
         command -v "$t" >/dev/null 2>&1 \
             || { echo "SKIP: $t missing (apt-get install mmdebstrap systemd-container)"; exit 77; }
     done
+    _p=$(mktemp -d /tmp/pgwake-probe.XXXXXX)
+    mkdir "$_p/l" "$_p/u" "$_p/w" "$_p/m"
+    if mount -t overlay overlay -o "lowerdir=$_p/l,upperdir=$_p/u,workdir=$_p/w" "$_p/m" 2>/dev/null; then
+        umount "$_p/m"; rm -rf "$_p"
+    else
+        rm -rf "$_p"; echo "SKIP: cannot mount an overlay file system here (no CAP_SYS_ADMIN?)"; exit 77
+    fi
 }
 
 # pkg_rootfs "PKG1,PKG2,...": prints the path of a cached bookworm minbase
-# rootfs with those packages, building it when missing.
+# rootfs with those packages, building it when missing. In $(...), so callers
+# check its status: lower=$(pkg_rootfs ...) || exit 1.
 pkg_rootfs() {
     key=$(printf 'bookworm minbase %s\n' "$1" | sha256sum | cut -c1-16)
     dir=$PKG_CACHE/rootfs-$key
@@ -42,7 +51,8 @@ pkg_rootfs() {
 }
 
 # pkg_overlay LOWER WORKDIR: mounts a writable overlay of LOWER at WORKDIR/root
-# (the changes go to WORKDIR/upper) and prints WORKDIR/root.
+# (the changes go to WORKDIR/upper) and prints WORKDIR/root; status 77 if it
+# cannot (root=$(pkg_overlay ...) || exit $?).
 pkg_overlay() {
     mkdir -p "$2/upper" "$2/work" "$2/root"
     mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/root" \

@@ -48,7 +48,8 @@ wait_c() {
 journal_has() { in_c "journalctl --no-pager -u pgwake -o cat | grep -Eq -- '$1'"; }
 now() { date +%s; }
 
-root=$(pkg_overlay "$(pkg_rootfs "$PKG_BOOT_PACKAGES")" "$W")
+lower=$(pkg_rootfs "$PKG_BOOT_PACKAGES") || exit 1
+root=$(pkg_overlay "$lower" "$W") || exit $?
 mkdir -p "$root/debs" "$root/srv/app"
 cp "$DEBS"/pgwake_*.deb "$root/debs/"
 cp "$ROOT/tests/pkg/writer_worker.sh" "$root/srv/app/writer.sh"
@@ -121,6 +122,33 @@ wait_c "journalctl --no-pager -u pgwake -o cat | grep -q 'configuration reloaded
     || fail "no 'configuration reloaded' line after systemctl reload"
 [ "$(in_c 'systemctl show -P MainPID pgwake')" = "$pid" ] || fail "reload changed the main pid"
 ok "systemctl reload: SIGHUP, 'configuration reloaded', same pid $pid"
+
+# ---- the stage key `user`: the daemon as root (a drop-in), workers dropped to
+# their user; NoNewPrivileges does not stand in the way of a root daemon.
+in_c 'su postgres -c "createuser root && psql -qc \"GRANT pgwake TO root\"" &&
+      printf "[Service]\nUser=root\nGroup=root\n" >/etc/systemd/system/pgwake.service.d/root.conf &&
+      printf "\n[stage:asuser]\ncommand = /bin/sh /srv/app/writer.sh\ndirectory = /srv/app\nuser = pgwake\n" >>/etc/pgwake/pgwake.conf &&
+      systemctl daemon-reload && systemctl restart pgwake' || fail "root drop-in and restart"
+id4=$(sql "SELECT pgwake.enqueue('asuser')") || fail "enqueue"
+wait_c "su pgwake -s /bin/sh -c \"psql -qAt -d pgwake -c \\\"SELECT status FROM pgwake.tasks WHERE id = $id4\\\"\" | grep -Eqx 'done|dead'" 30 \
+    || fail "task $id4 (stage asuser) did not end"
+# As root, systemd gives the StateDirectory to root (0750): the worker, now
+# user pgwake, may write its ReadWritePaths= directory and /tmp, not there.
+err=$(sql "SELECT status || ': ' || coalesce(last_error, '') FROM pgwake.tasks WHERE id = $id4")
+case "$err" in
+"dead: /var/lib/pgwake/writer/task-$id4: "*"Permission denied; ") ;;
+*) fail "stage asuser under a root daemon: expected only /var/lib/pgwake refused, got: $err" ;;
+esac
+in_c "grep -q 'running as pgwake' /var/log/pgwake/asuser.log &&
+      grep -q 'wrote ./data/task-$id4' /var/log/pgwake/asuser.log &&
+      grep -q 'wrote /tmp/writer/task-$id4' /var/log/pgwake/asuser.log &&
+      [ \"\$(ps -o user= -p \$(systemctl show -P MainPID pgwake))\" = root ]" \
+    || fail "stage asuser's worker did not run as pgwake under a root daemon, writing its directory and /tmp"
+in_c 'rm /etc/systemd/system/pgwake.service.d/root.conf && systemctl daemon-reload && systemctl restart pgwake' \
+    || fail "back to User=pgwake"
+in_c '[ "$(ps -o user= -p $(systemctl show -P MainPID pgwake))" = pgwake ]' || fail "not back to User=pgwake"
+ok "with User=root and Group=root in a drop-in the stage key user works (the worker ran as pgwake, wrote its directory and /tmp; /var/lib/pgwake is root's then)"
+pid=$(in_c 'systemctl show -P MainPID pgwake')
 
 # ---- watchdog: a SIGSTOPped daemon is killed and restarted (WatchdogSec=30s)
 wd=$(in_c 'systemctl show -P WatchdogUSec pgwake')

@@ -4,10 +4,12 @@
 # (./data), the service's state folder (/var/lib/pgwake) and /tmp -- and says
 # so on stdout (the stage log); then sleeps the task's "sleep" seconds and
 # completes it, or fails it (no retry) naming every path it could not write.
-# Drain mode: claims until nothing is left, then exits 0.
+# It says first which user it runs as. Drain mode: claims until nothing is
+# left, then exits 0.
 set -u
 TAB=$(printf '\t')
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -F "$TAB" -d "$PGWAKE_DSN" "$@"; }
+echo "worker $PGWAKE_WORKER_ID running as $(id -un)"
 
 while :; do
     row=$(q -v stage="$PGWAKE_STAGE" -v wid="$PGWAKE_WORKER_ID" <<'SQL'
