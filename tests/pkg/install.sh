@@ -67,7 +67,8 @@ check '[ -f "$(pkg-config --variable=libdir pgwake-worker)/libpgwake-worker.a" ]
 check 'pkg-config --libs pgwake-worker | grep -q -- "-lpgwake-worker"' \
     "pkg-config --libs pgwake-worker resolves (libpq from libpq-dev)"
 if ls "$W/debs/v1"/python3-pgwake_*.deb >/dev/null 2>&1; then
-    check 'cd / && python3 -c "import pgwake"' "python3-pgwake: import pgwake"
+    check 'cd / && python3 -c "import pgwake; pgwake.run" && ls /usr/lib/python3/dist-packages/pgwake/__pycache__/runner.*.pyc' \
+        "python3-pgwake: import pgwake, byte-compiled"
 else
     echo "# python3-pgwake not built (no python/pgwake/ in this tree)"
 fi
@@ -102,6 +103,7 @@ check '! systemctl is-active -q pgwake && ! pgrep -u pgwake' \
 check '[ ! -e /usr/bin/pgwake ] && [ -f /etc/pgwake/pgwake.conf ]' \
     "remove leaves the conffile, removes the binary"
 check 'getent passwd pgwake' "the pgwake user stays"
+check '[ ! -e /usr/lib/python3/dist-packages/pgwake ]' "python3-pgwake removed with its byte-compiled files"
 
 # ---- purge
 in_c 'dpkg -P pgwake' >"$W/purge.log" 2>&1 || { cat "$W/purge.log"; pkg_die "dpkg -P failed"; }

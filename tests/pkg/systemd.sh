@@ -51,19 +51,30 @@ now() { date +%s; }
 lower=$(pkg_rootfs "$PKG_BOOT_PACKAGES") || exit 1
 root=$(pkg_overlay "$lower" "$W") || exit $?
 mkdir -p "$root/debs" "$root/srv/app"
-cp "$DEBS"/pgwake_*.deb "$root/debs/"
+cp "$DEBS"/pgwake_*.deb "$DEBS"/python3-pgwake_*.deb "$root/debs/" \
+    || pkg_die "python3-pgwake_*.deb missing in $DEBS"
+cat >"$root/srv/app/pyworker.py" <<'PY'
+import sys
+import pgwake
+
+def handle(task, cur):
+    return {"python": True, "task": task.id}
+
+sys.exit(pgwake.run(handle))
+PY
 cp "$ROOT/tests/pkg/writer_worker.sh" "$root/srv/app/writer.sh"
 pkg_boot "$root" "$W"
 ok "booted a fresh bookworm container"
 
 # ---- install and configure: the database, the schema, one stage whose worker
 # lives in /srv/app (an application checkout) and writes there.
-in_c 'dpkg -i /debs/pgwake_*.deb &&
+in_c 'dpkg -i /debs/*.deb &&
       su postgres -c "createuser pgwake && createdb -O pgwake pgwake" &&
       su pgwake -s /bin/sh -c "pgwake migrate -d postgresql:///pgwake" &&
       install -d -o pgwake -g pgwake /srv/app/data &&
       sed -i "s|^; dsn = .*|dsn = postgresql:///pgwake|; s|^; log_dir = .*|log_dir = /var/log/pgwake|" /etc/pgwake/pgwake.conf &&
       printf "\n[stage:writer]\ncommand = /bin/sh /srv/app/writer.sh\ndirectory = /srv/app\nmax_workers = 2\n" >>/etc/pgwake/pgwake.conf &&
+      printf "\n[stage:py]\ncommand = /usr/bin/python3 /srv/app/pyworker.py\n" >>/etc/pgwake/pgwake.conf &&
       su pgwake -s /bin/sh -c "pgwake check -c /etc/pgwake/pgwake.conf"' >"$W/setup.log" 2>&1 \
     || { cat "$W/setup.log"; fail "install and configure"; }
 ok "installed, schema migrated, stage writer configured ($(tail -n 1 "$W/setup.log"))"
@@ -81,12 +92,19 @@ ok "database down: the service is activating, StatusText 'waiting for database',
 in_c 'systemctl start postgresql@15-main' || fail "starting PostgreSQL"
 t0=$(now)
 wait_c '[ "$(systemctl is-active pgwake)" = active ]' 60 || fail "not active 60 s after PostgreSQL came back"
-journal_has 'ready: serving 1 stage' || fail "active without the daemon's ready line"
+journal_has 'ready: serving 2 stage' || fail "active without the daemon's ready line"
 ok "active $(( $(now) - t0 )) s after PostgreSQL came back, after the daemon's ready line"
-journal_has 'pgwake starting: 1 stage' && ok "the daemon's lines are in the journal (journalctl -u pgwake)" \
+journal_has 'pgwake starting: 2 stage' && ok "the daemon's lines are in the journal (journalctl -u pgwake)" \
     || fail "the daemon's start line is not in the journal"
 in_c 'curl -fsS http://127.0.0.1:6464/healthz' >/dev/null || fail "/healthz not 200 once active"
 ok "/healthz answers 200"
+
+# ---- a Python worker (python3-pgwake) under the packaged daemon
+idp=$(sql "SELECT pgwake.enqueue('py')") || fail "enqueue"
+wait_c "su pgwake -s /bin/sh -c \"psql -qAt -d pgwake -c \\\"SELECT status FROM pgwake.tasks WHERE id = $idp\\\"\" | grep -qx done" 30 \
+    || fail "the Python worker did not complete task $idp: $(cat "$root/var/log/pgwake/py.log" 2>/dev/null | tail -5)"
+[ "$(sql "SELECT result ->> 'python' FROM pgwake.tasks WHERE id = $idp")" = true ] || fail "task $idp has no Python result"
+ok "python3-pgwake: a pgwake.run worker completed task $idp under the packaged daemon"
 
 # ---- what a worker may write under the shipped unit
 id1=$(sql "SELECT pgwake.enqueue('writer')") || fail "enqueue"
