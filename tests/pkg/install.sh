@@ -54,7 +54,8 @@ check '[ "$(stat -c %U:%G:%a /etc/pgwake/pgwake.conf)" = root:pgwake:640 ]' \
     "/etc/pgwake/pgwake.conf is 640 root:pgwake"
 check 'grep -q "^/etc/pgwake/pgwake.conf$" /var/lib/dpkg/info/pgwake.conffiles' \
     "/etc/pgwake/pgwake.conf is a conffile"
-check '! grep -q "^dsn" /etc/pgwake/pgwake.conf' "dsn is commented out"
+check '! grep -q "^dsn" /etc/pgwake/pgwake.conf && grep -q "^log_dir = /var/log/pgwake " /etc/pgwake/pgwake.conf' \
+    "dsn is commented out; log_dir is /var/log/pgwake"
 check '[ "$(systemctl is-enabled pgwake)" = disabled ] && ! systemctl is-active -q pgwake' \
     "the service is installed disabled and not started (no dsn yet)"
 check 'systemctl cat pgwake | grep -q "^ExecStart=/usr/bin/pgwake run"' \
@@ -75,7 +76,7 @@ fi
 
 # ---- configure it and run it, as README.Debian says
 in_c 'su postgres -c "createuser pgwake && createdb -O pgwake pgwake" &&
-      sed -i "s|^; dsn = .*|dsn = postgresql:///pgwake|; s|^; log_dir = .*|log_dir = /var/log/pgwake|" /etc/pgwake/pgwake.conf &&
+      sed -i "s|^; dsn = .*|dsn = postgresql:///pgwake|" /etc/pgwake/pgwake.conf &&
       su pgwake -s /bin/sh -c "pgwake migrate -c /etc/pgwake/pgwake.conf" &&
       systemctl enable --now pgwake' >"$W/configure.log" 2>&1 \
     || { cat "$W/configure.log"; pkg_die "configuring and starting the service failed"; }

@@ -72,7 +72,7 @@ in_c 'dpkg -i /debs/*.deb &&
       su postgres -c "createuser pgwake && createdb -O pgwake pgwake" &&
       su pgwake -s /bin/sh -c "pgwake migrate -d postgresql:///pgwake" &&
       install -d -o pgwake -g pgwake /srv/app/data &&
-      sed -i "s|^; dsn = .*|dsn = postgresql:///pgwake|; s|^; log_dir = .*|log_dir = /var/log/pgwake|" /etc/pgwake/pgwake.conf &&
+      sed -i "s|^; dsn = .*|dsn = postgresql:///pgwake|" /etc/pgwake/pgwake.conf &&
       printf "\n[stage:writer]\ncommand = /bin/sh /srv/app/writer.sh\ndirectory = /srv/app\nmax_workers = 2\n" >>/etc/pgwake/pgwake.conf &&
       printf "\n[stage:py]\ncommand = /usr/bin/python3 /srv/app/pyworker.py\n" >>/etc/pgwake/pgwake.conf &&
       su pgwake -s /bin/sh -c "pgwake check -c /etc/pgwake/pgwake.conf"' >"$W/setup.log" 2>&1 \
