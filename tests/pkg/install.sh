@@ -83,17 +83,32 @@ in_c 'su postgres -c "createuser pgwake && createdb -O pgwake pgwake" &&
 check 'systemctl is-active -q pgwake' "configured (dsn, migrate), enable --now: active"
 pid1=$(in_c 'systemctl show -P MainPID pgwake')
 
-# ---- upgrade over itself
-in_c 'dpkg -i /debs/v2/*.deb' >"$W/upgrade.log" 2>&1 \
-    || { cat "$W/upgrade.log"; pkg_die "upgrade to $V2 failed"; }
-check "[ \"\$(dpkg-query -W -f '\${Version}' pgwake)\" = '$V2' ]" "upgraded $V1 -> $V2"
+# ---- upgrade over itself, with the database down: apt must not wait for the
+# restarted daemon's READY (it comes when the database does)
+in_c 'systemctl stop postgresql@15-main' || pkg_die "stopping PostgreSQL"
+t0=$(date +%s)
+in_c 'timeout 300 dpkg -i /debs/v2/*.deb' >"$W/upgrade.log" 2>&1 \
+    || { cat "$W/upgrade.log"; pkg_die "upgrade to $V2 failed (or hung 300 s)"; }
+tu=$(( $(date +%s) - t0 ))
+[ "$tu" -lt 60 ] || pkg_die "the upgrade took $tu s with the database down"
+check "[ \"\$(dpkg-query -W -f '\${Version}' pgwake)\" = '$V2' ]" "upgraded $V1 -> $V2 in $tu s with PostgreSQL down"
 check 'grep -q "^dsn = postgresql:///pgwake" /etc/pgwake/pgwake.conf' \
     "the edited conffile is kept across the upgrade"
 check '[ "$(stat -c %U:%G:%a /etc/pgwake/pgwake.conf)" = root:pgwake:640 ]' \
     "its owner and mode too"
+pkg_wait() {  # pkg_wait CMD SECONDS
+    _n=$(($2 * 5))
+    while [ "$_n" -gt 0 ]; do in_c "$1" >/dev/null 2>&1 && return 0; sleep 0.2; _n=$((_n - 1)); done
+    return 1
+}
+pkg_wait "p=\$(systemctl show -P MainPID pgwake); [ \"\$p\" != $pid1 ] && [ \"\$p\" != 0 ]" 60 \
+    || pkg_die "the daemon was not restarted by the upgrade (MainPID still $pid1)"
+check '[ "$(systemctl is-active pgwake)" = activating ]' \
+    "the new daemon is waiting for the database (activating)"
+in_c 'systemctl start postgresql@15-main' || pkg_die "starting PostgreSQL"
+pkg_wait '[ "$(systemctl is-active pgwake)" = active ]' 60 || pkg_die "not active 60 s after PostgreSQL came back"
 pid2=$(in_c 'systemctl show -P MainPID pgwake')
-check "systemctl is-active -q pgwake && [ '$pid2' != '$pid1' ] && [ '$pid2' != 0 ]" \
-    "the running daemon was restarted on upgrade (MainPID $pid1 -> $pid2)"
+ok "the running daemon was restarted by the upgrade (MainPID $pid1 -> $pid2), active once PostgreSQL is back"
 check '[ "$(systemctl is-enabled pgwake)" = enabled ]' "still enabled after the upgrade"
 
 # ---- remove
