@@ -6,8 +6,9 @@
 # package list; each run gets a writable overlay of it, thrown away afterwards.
 
 PKG_CACHE=${PGWAKE_ROOTFS_CACHE:-/var/cache/pgwake-test}
-# The booted containers' packages: systemd, PostgreSQL, and what the pgwake
-# packages depend on (so dpkg -i needs no network), plus psql's and curl's.
+# The booted containers' packages: systemd, PostgreSQL, and everything the
+# pgwake packages depend on (dpkg -i needs no network there), curl for
+# /healthz.
 PKG_BOOT_PACKAGES=systemd,systemd-sysv,dbus,adduser,postgresql-15,libpq5,libevent-2.1-7,\
 libevent-pthreads-2.1-7,libcurl4,libinih1,libjansson4,python3,python3-psycopg,procps,curl,\
 libpq-dev,pkg-config
