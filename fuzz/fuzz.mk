@@ -31,7 +31,7 @@ OBJ_CORE  := $(SRC_CORE:src/%.c=$(FUZZ_BUILD)/obj/%.o) $(FUZZ_BUILD)/obj/sql_emb
 OBJ_LIBWK := $(SRC_LIBWK:src/libworker/%.c=$(FUZZ_BUILD)/obj/libworker/%.o)
 
 # Targets of the daemon's core, and those of the worker library.
-CORE_TARGETS  := fuzz_config fuzz_notify fuzz_argv fuzz_units
+CORE_TARGETS  := fuzz_config fuzz_notify fuzz_argv fuzz_units fuzz_import_supervisord fuzz_import_pm2
 LIBWK_TARGETS := fuzz_wake
 TARGETS       := $(CORE_TARGETS) $(LIBWK_TARGETS)
 BINS          := $(TARGETS:%=$(FUZZ_BUILD)/%)

@@ -15,5 +15,6 @@ int cmd_runs(const CliOpts *o);
 int cmd_start(const CliOpts *o);
 int cmd_stop(const CliOpts *o);
 int cmd_restart(const CliOpts *o);
+int cmd_import(const CliOpts *o);
 
 #endif

@@ -69,6 +69,16 @@ static const Command commands[] = {
      "pgwake restart STAGE|all [-c FILE]\n"
      "  Rolling restart: replaces the stage's workers one at a time, each after its\n"
      "  current task (e.g. after a deploy).\n"},
+    {"import", cmd_import,
+     "pgwake import supervisord|pm2 FILE\n"
+     "  Writes a pgwake configuration on stdout from a supervisord .conf (its [program:x]\n"
+     "  sections) or a PM2 ecosystem file in JSON (apps): one [stage:x] each, with command,\n"
+     "  directory, user, environment, max_workers, stop_timeout, max_restarts, and a ;\n"
+     "  comment for every setting not carried over, saying why. FILE - reads stdin.\n"
+     "  Exit 2 with FILE:LINE and what is wrong for input it cannot read. PM2 files must\n"
+     "  be strict JSON; node turns a JavaScript one (ecosystem.config.js) into that:\n"
+     "    node -e 'console.log(JSON.stringify(require(process.argv[1]), null, 2))' \\\n"
+     "      \"$PWD/ecosystem.config.js\" > ecosystem.json\n"},
 };
 
 static const char general_help[] =
