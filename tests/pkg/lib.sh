@@ -9,6 +9,7 @@ PKG_CACHE=${PGWAKE_ROOTFS_CACHE:-/var/cache/pgwake-test}
 # The booted containers' packages: systemd, PostgreSQL, and everything the
 # pgwake packages depend on (dpkg -i needs no network there), curl for
 # /healthz.
+# shellcheck disable=SC2034 # used by the scripts that source this file
 PKG_BOOT_PACKAGES=systemd,systemd-sysv,dbus,adduser,postgresql-15,libpq5,libevent-2.1-7,\
 libevent-pthreads-2.1-7,libcurl4,libinih1,libjansson4,python3,python3-psycopg,procps,curl,\
 libpq-dev,pkg-config

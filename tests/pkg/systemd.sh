@@ -127,7 +127,7 @@ in_c 'mkdir -p /etc/systemd/system/pgwake.service.d &&
 id2=$(sql "SELECT pgwake.enqueue('writer')") || fail "enqueue"
 wait_c "su pgwake -s /bin/sh -c \"psql -qAt -d pgwake -c \\\"SELECT status FROM pgwake.tasks WHERE id = $id2\\\"\" | grep -Eqx 'done|dead'" 30 \
     || fail "task $id2 (with the drop-in) did not end"
-[ "$(sql "SELECT status FROM pgwake.tasks WHERE id = $id2")" = done ] \
+[ "$(sql "SELECT status FROM pgwake.tasks WHERE id = $id2")" = "done" ] \
     || fail "with ReadWritePaths=/srv/app/data: $(sql "SELECT last_error FROM pgwake.tasks WHERE id = $id2")"
 in_c "[ \"\$(cat /srv/app/data/task-$id2)\" = $id2 ]" || fail "/srv/app/data/task-$id2 not written"
 ok "with a ReadWritePaths=/srv/app/data drop-in the worker writes its directory; task done"
