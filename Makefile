@@ -48,7 +48,7 @@ EXAMPLE_BIN:= $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 BENCH_SRC  := $(wildcard bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test unit sqltest itest asan asan-smoke valgrind bench demo clean install format deps
+.PHONY: all test unit sqltest itest test-ha asan asan-smoke valgrind bench demo clean install format deps
 all: $(BUILD)/pgwake $(BUILD)/libpgwake-worker.a $(WORKER_BIN) $(EXAMPLE_BIN)
 
 $(BUILD)/obj/%.o: src/%.c
@@ -108,6 +108,10 @@ sqltest: all
 
 itest: all
 	BUILD=$(BUILD) sh tests/run.sh integration
+
+# Patroni switchover and failover under load (tests/ha; about a minute; also in make test).
+test-ha: all
+	ROOT=$(CURDIR) BUILD=$(CURDIR)/$(BUILD) sh tests/ha/patroni_failover.sh
 
 ASAN_MAKE = $(MAKE) BUILD=build-asan CC=clang SKIP_FUZZ=1 \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \

@@ -119,13 +119,8 @@ static void check_cb(void *arg, PGresult *res)
         daemon_abort(d, EXIT_RUNTIME);
         return;
     }
-    int pid = atoi(PQgetvalue(res, 0, 0)), version = atoi(PQgetvalue(res, 0, 1));
-    if (pid != PQbackendPID(db_pgconn(d->db))) {
-        log_error("the database connection goes through a proxy (backend pid %d, reported %d): "
-                  "LISTEN needs a direct connection; point dsn at PostgreSQL itself",
-                  pid, PQbackendPID(db_pgconn(d->db)));
-        daemon_abort(d, EXIT_RUNTIME);
-    } else if (version < migrate_latest()) {
+    int version = atoi(PQgetvalue(res, 0, 0));
+    if (version < migrate_latest()) {
         log_error("schema pgwake is at version %d, this pgwake needs %d: run `pgwake migrate`",
                   version, migrate_latest());
         daemon_abort(d, EXIT_RUNTIME);
@@ -252,8 +247,8 @@ static void on_up(void *arg)
     Daemon *d = arg;
     const char *host[] = {d->cfg->host};
     bool ok =
-        setup_query(d, "SELECT pg_catalog.pg_backend_pid(), (SELECT COALESCE(max(version), 0)"
-                       " FROM pgwake.schema_migrations)", 0, NULL, check_cb) &&
+        setup_query(d, "SELECT COALESCE(max(version), 0) FROM pgwake.schema_migrations", 0, NULL,
+                    check_cb) &&
         setup_query(d, "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended("
                        "'pgwake.host:' || $1, 0))", 1, host, hostlock_cb) &&
         setup_query(d, "SELECT id, pid, pid_start FROM pgwake.workers WHERE host = $1"
@@ -270,6 +265,15 @@ static void on_up(void *arg)
         maint_on_connect(d->maint); /* the last step is queued by leftovers_cb */
     if (!ok)
         fatal("out of memory queueing the start-up sequence");
+}
+
+static void on_refused(void *arg, const char *why)
+{
+    log_error("the database connection goes through a pooler in transaction or statement pool "
+              "mode (%s): the daemon needs a session of its own for LISTEN and its advisory "
+              "locks; point dsn at PostgreSQL itself or at a pool with pool_mode = session "
+              "(workers may use a transaction pool through worker_dsn)", why);
+    daemon_abort(arg, EXIT_RUNTIME);
 }
 
 static void on_down(void *arg)
@@ -571,7 +575,8 @@ static bool create_parts(Daemon *d, char *err)
             log_error("%s: %s", sc->name, err);
             return false;
         }
-    DbHooks hooks = {.on_notify = on_notify, .on_up = on_up, .on_down = on_down, .arg = d};
+    DbHooks hooks = {.on_notify = on_notify, .on_up = on_up, .on_down = on_down,
+                     .on_refused = on_refused, .arg = d};
     d->db = db_new(d->base, d->dsn, &hooks);
     d->maint = maint_new(d);
     d->memwatch = memwatch_new(d);

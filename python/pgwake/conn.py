@@ -43,7 +43,9 @@ def connect(dsn: str) -> psycopg.Connection:
             raise ValueError("the DSN (dsn= or PGWAKE_DSN) is not a valid connection string "
                              "(key=value pairs or a postgresql:// URI)") from None
     params["application_name"] = "pgwake-worker"
-    return psycopg.connect(autocommit=True, **params)
+    # No server-side prepared statements (psycopg makes them after 5 runs of a
+    # query): a transaction pool (PgBouncer 1.18) hands them to other clients.
+    return psycopg.connect(autocommit=True, prepare_threshold=None, **params)
 
 
 def is_lost(conn: Optional[psycopg.Connection], exc: BaseException) -> bool:
