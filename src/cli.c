@@ -11,7 +11,8 @@
 
 #include "log.h"
 
-enum { OPT_JSON = 256, OPT_STATUS, OPT_LIMIT, OPT_PRIORITY, OPT_RUN, OPT_MAX_ATTEMPTS };
+enum { OPT_JSON = 256, OPT_STATUS, OPT_LIMIT, OPT_PRIORITY, OPT_RUN, OPT_MAX_ATTEMPTS,
+       OPT_STAGE, OPT_STATE, OPT_DEAD, OPT_BEFORE };
 
 /* cli_long_arg parses a whole decimal number within [min, max]. */
 bool cli_long_arg(const char *s, long min, long max, long *out)
@@ -37,10 +38,14 @@ bool cli_parse(int argc, char **argv, CliOpts *o, char *err)
         {"priority", required_argument, NULL, OPT_PRIORITY},
         {"run", required_argument, NULL, OPT_RUN},
         {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
+        {"stage", required_argument, NULL, OPT_STAGE}, {"state", required_argument, NULL, OPT_STATE},
+        {"dead", no_argument, NULL, OPT_DEAD},         {"before", required_argument, NULL, OPT_BEFORE},
+        {"lines", required_argument, NULL, 'n'},       {"follow", no_argument, NULL, 'f'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
     o->limit = 20;
+    o->lines = 10;
     o->max_attempts = 5;
     optind = 0; /* 0, not 1: also forgets a half-parsed option group */
     opterr = 0;
@@ -50,7 +55,7 @@ bool cli_parse(int argc, char **argv, CliOpts *o, char *err)
     /* "+" stops getopt at each positional argument: take it and go on, so
      * options may follow arguments (pgwake cron install -d DSN). */
     while (optind < argc) {
-        int c = getopt_long(argc, argv, "+:c:d:vh", longopts, NULL);
+        int c = getopt_long(argc, argv, "+:c:d:vhn:f", longopts, NULL);
         if (c == -1) {
             if (optind < argc && strcmp(argv[optind - 1], "--") == 0)
                 break;
@@ -65,6 +70,18 @@ bool cli_parse(int argc, char **argv, CliOpts *o, char *err)
         case 'h': o->help = true; break;
         case OPT_JSON: o->json = true; break;
         case OPT_STATUS: o->status = true; break;
+        case OPT_STAGE: o->stage = optarg; break;
+        case OPT_STATE: o->state = optarg; break;
+        case OPT_DEAD: o->dead = true; break;
+        case 'f': o->follow = true; break;
+        case OPT_BEFORE:
+            if (!cli_long_arg(optarg, 1, __LONG_MAX__, &o->before))
+                return snprintf(err, ERR_LEN, "--before wants a task id, not \"%s\"", optarg), false;
+            break;
+        case 'n':
+            if (!cli_long_arg(optarg, 1, 5000, &o->lines))
+                return snprintf(err, ERR_LEN, "-n wants a number of lines from 1 to 5000, not \"%s\"", optarg), false;
+            break;
         case OPT_LIMIT:
             if (!cli_long_arg(optarg, 1, 100000, &o->limit))
                 return snprintf(err, ERR_LEN, "--limit wants a number from 1 to 100000, not \"%s\"", optarg), false;
@@ -103,25 +120,6 @@ bool cli_parse(int argc, char **argv, CliOpts *o, char *err)
     return true;
 }
 
-/* dsn_pick returns the connection string by SPEC section 6's order: -d,
- * PGWAKE_DSN, the config's dsn, DATABASE_URL, POSTGRES_URL, else "" (libpq's
- * own defaults: PGHOST, PGDATABASE, ...). */
-const char *dsn_pick(const char *opt_d, const char *conf_dsn, GetenvFn env)
-{
-    const char *v;
-    if (opt_d && *opt_d)
-        return opt_d;
-    if ((v = env("PGWAKE_DSN")) && *v)
-        return v;
-    if (conf_dsn && *conf_dsn)
-        return conf_dsn;
-    if ((v = env("DATABASE_URL")) && *v)
-        return v;
-    if ((v = env("POSTGRES_URL")) && *v)
-        return v;
-    return "";
-}
-
 static const char *real_getenv(const char *name) { return getenv(name); }
 
 /* cli_load_config loads the configuration when one is named or found; returns
@@ -146,17 +144,24 @@ int cli_load_config(const CliOpts *o, bool required, Config **out)
 }
 
 /* cli_connect opens a blocking connection for a one-shot command; NULL after
- * printing why (libpq's message never contains the password). */
+ * printing why, with the password masked and a bad string described, never
+ * quoted (dsn.c). */
 PGconn *cli_connect(const CliOpts *o, const Config *cfg)
 {
-    const char *dsn = dsn_pick(o->dsn, cfg ? cfg->dsn : NULL, real_getenv);
+    const char *dsn;
+    char err[ERR_LEN];
+    if (!dsn_resolve(o->dsn, cfg ? cfg->dsn : NULL, real_getenv, &dsn, err, sizeof err)) {
+        fprintf(stderr, "pgwake: %s\n", err);
+        return NULL;
+    }
     const char *keys[] = {"dbname", "fallback_application_name", NULL};
     const char *vals[] = {dsn, "pgwake", NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (!c || PQstatus(c) != CONNECTION_OK) {
+        snprintf(err, sizeof err, "%s", c ? PQerrorMessage(c) : "out of memory\n");
+        dsn_scrub(dsn, err, sizeof err);
         fprintf(stderr, "pgwake: unable to connect to the database: %s"
-                        "(set -d DSN, PGWAKE_DSN or dsn in the configuration)\n",
-                c ? PQerrorMessage(c) : "out of memory\n");
+                        "(set -d DSN, PGWAKE_DSN or dsn in the configuration)\n", err);
         PQfinish(c);
         return NULL;
     }
@@ -165,13 +170,22 @@ PGconn *cli_connect(const CliOpts *o, const Config *cfg)
 
 /* cli_open_db is what one-shot database commands start with: the optional
  * configuration (for its dsn), then a connection. NULL with *rc set (2 for a
- * bad configuration, 1 for an unreachable database). */
+ * bad configuration or connection string, 1 for an unreachable database). */
 PGconn *cli_open_db(const CliOpts *o, int *rc)
 {
     Config *cfg;
+    const char *dsn;
+    char err[ERR_LEN];
     *rc = cli_load_config(o, false, &cfg);
     if (*rc)
         return NULL;
+    /* A bad connection string is a usage error (2), an unreachable server a runtime one. */
+    if (!dsn_resolve(o->dsn, cfg ? cfg->dsn : NULL, real_getenv, &dsn, err, sizeof err)) {
+        fprintf(stderr, "pgwake: %s\n", err);
+        cfg_free(cfg);
+        *rc = EXIT_USAGE;
+        return NULL;
+    }
     PGconn *c = cli_connect(o, cfg);
     cfg_free(cfg);
     *rc = c ? EXIT_OK : EXIT_RUNTIME;

@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "dsn.h"
 
 /* Exit codes of SPEC section 6. */
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_NOT_RUNNING = 3 };
@@ -21,14 +22,17 @@ typedef struct CliOpts {
     long priority;         /* --priority N (enqueue) */
     long run_id;           /* --run ID (enqueue), 0 = none */
     long max_attempts;     /* --max-attempts N (enqueue) */
+    const char *stage;     /* --stage S (tasks, retry) */
+    const char *state;     /* --state S (tasks) */
+    bool dead;             /* --dead (retry) */
+    long before;           /* --before ID (tasks), 0 = newest */
+    long lines;            /* -n N (tail) */
+    bool follow;           /* -f (tail) */
     int nargs;             /* positional arguments left */
     char **args;
 } CliOpts;
 
-typedef const char *(*GetenvFn)(const char *name);
-
 bool cli_parse(int argc, char **argv, CliOpts *o, char *err);
-const char *dsn_pick(const char *opt_d, const char *conf_dsn, GetenvFn env);
 int cli_load_config(const CliOpts *o, bool required, Config **out);
 PGconn *cli_connect(const CliOpts *o, const Config *cfg);
 PGconn *cli_open_db(const CliOpts *o, int *rc);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "argv.h"
 
@@ -27,6 +28,41 @@ bool url_has_password(const char *s)
             return true;
     }
     return false;
+}
+
+/* url_auth finds the authority of the first scheme:// in url: its start,
+ * and in *len its length up to the path, query or fragment. */
+static const char *url_auth(const char *url, size_t *len)
+{
+    const char *p = url ? strstr(url, "://") : NULL;
+    if (!p)
+        return NULL;
+    *len = strcspn(p + 3, "/?#");
+    return p + 3;
+}
+
+/* url_has_userinfo: does url carry USER[:PASSWORD]@ (credentials, which
+ * must then travel over TLS only)? */
+bool url_has_userinfo(const char *url)
+{
+    size_t len;
+    const char *auth = url_auth(url, &len);
+    return auth && memrchr(auth, '@', len) != NULL;
+}
+
+/* url_redact copies url into out with the password of its userinfo shown as
+ * "****", for logs and `pgwake check`. */
+char *url_redact(const char *url, char *out, size_t n)
+{
+    size_t len;
+    const char *auth = url_auth(url, &len);
+    const char *at = auth ? memrchr(auth, '@', len) : NULL;
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon)
+        snprintf(out, n, "%s", url ? url : "");
+    else
+        snprintf(out, n, "%.*s****%s", (int)(colon + 1 - url), url, at);
+    return out;
 }
 
 /* name_looks_secret guesses from a variable's name (PGPASSWORD, API_KEY,
@@ -163,6 +199,27 @@ static bool read_env_lines(FILE *fp, const char *path, EnvVec *e, char *err)
     return ok;
 }
 
+/* cfg_file_safe: may a root daemon take orders from this file? What it
+ * names runs as root, so a file another user owns or that group or others
+ * may write is code execution for them: refused with the command that
+ * fixes it. Any file is fine for a daemon that is not root. */
+bool cfg_file_safe(int fd, const char *path, char *err)
+{
+    struct stat st;
+    if (geteuid() != 0)
+        return true;
+    if (fstat(fd, &st) != 0)
+        return errf(err, ERR_LEN, "%s: unable to stat: %s", path, strerror(errno));
+    if (st.st_uid != 0)
+        return errf(err, ERR_LEN, "%s: belongs to uid %u, and pgwake runs as root what it "
+                                  "names; run: chown root %s", path, (unsigned)st.st_uid, path);
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return errf(err, ERR_LEN, "%s: can be written by %s, and pgwake runs as root what it "
+                                  "names; run: chmod go-w %s",
+                    path, st.st_mode & S_IWOTH ? "every user" : "its group", path);
+    return true;
+}
+
 /* cfg_read_env_file reads KEY=VALUE lines (# comments, blank lines, optional
  * quotes around a value, optional "export ") into a NULL-terminated "K=V"
  * vector (NULL when empty); refuses a world-readable file holding a secret
@@ -178,7 +235,7 @@ bool cfg_read_env_file(const char *path, char ***out, char *err)
         snprintf(err, ERR_LEN, "unable to open %s: %s", path, strerror(errno));
         return false;
     }
-    bool ok = read_env_lines(fp, path, &e, err);
+    bool ok = cfg_file_safe(fileno(fp), path, err) && read_env_lines(fp, path, &e, err);
     const char *secret = ok ? env_secret_name(e.v, &len) : NULL;
     if (secret && fstat(fileno(fp), &st) == 0 && (st.st_mode & S_IROTH)) {
         snprintf(err, ERR_LEN, "%s: holds a secret (%.*s) and can be read by every user; run: chmod o-r %s",
@@ -243,21 +300,38 @@ bool cfg_alerts_from_env(AlertConf *a, const int *seen, const char *dir, char *w
     return smtp_url_from_env(a, seen, dir, why, n);
 }
 
-/* cfg_default_lock_file names the lock file of a config that sets none:
- * $RUNTIME_DIRECTORY (its first entry) or /tmp, then
- * "pgwake-<file name>-<hash of its real path>.lock", so two configs never
- * share a lock and one config always finds its own. NULL on no memory. */
+/* lock_dir picks where a default lock file lives: $RUNTIME_DIRECTORY (its
+ * first entry; systemd's private folder), else $XDG_RUNTIME_DIR (the user's
+ * own), else /run for root; only then /tmp, where any local user could
+ * plant the predictable name first and keep the daemon from starting. */
+static const char *lock_dir(int *len)
+{
+    const char *env[] = {getenv("RUNTIME_DIRECTORY"), getenv("XDG_RUNTIME_DIR")};
+    struct stat st;
+    for (size_t i = 0; i < sizeof env / sizeof env[0]; i++)
+        if (env[i] && env[i][0] == '/') {
+            *len = (int)strcspn(env[i], ":");
+            return env[i];
+        }
+    const char *d = geteuid() == 0 && stat("/run", &st) == 0 && S_ISDIR(st.st_mode) ? "/run" : "/tmp";
+    *len = (int)strlen(d);
+    return d;
+}
+
+/* cfg_default_lock_file names the lock file of a config that sets none: in
+ * lock_dir, "pgwake-<file name>-<hash of its real path>.lock", so two
+ * configs never share a lock and one config always finds its own. NULL on
+ * no memory. */
 char *cfg_default_lock_file(const char *conf_realpath)
 {
-    const char *rt = getenv("RUNTIME_DIRECTORY");
     const char *base = strrchr(conf_realpath, '/');
     uint32_t h = 2166136261u; /* FNV-1a */
     char *out;
+    int dlen;
+    const char *dir = lock_dir(&dlen);
     for (const char *c = conf_realpath; *c; c++)
         h = (h ^ (unsigned char)*c) * 16777619u;
-    size_t rtlen = rt && rt[0] == '/' ? strcspn(rt, ":") : 0;
-    if (asprintf(&out, "%.*s/pgwake-%s-%08x.lock", rtlen ? (int)rtlen : 4, rtlen ? rt : "/tmp",
-                 base ? base + 1 : conf_realpath, h) < 0)
+    if (asprintf(&out, "%.*s/pgwake-%s-%08x.lock", dlen, dir, base ? base + 1 : conf_realpath, h) < 0)
         return NULL;
     return out;
 }

@@ -16,8 +16,10 @@
 
 #include "cli.h"
 #include "http.h"
+#include "lockfile.h"
 #include "log.h"
 #include "migrate.h"
+#include "release_sql.h"
 #include "reload.h"
 #include "sdnotify.h"
 #include "spawn.h"
@@ -97,8 +99,8 @@ static void kill_all(Daemon *d)
             worker_kill_now(w);
 }
 
-/* Leaves the loop at once with code (start-up failures found on the database). */
-static void daemon_abort(Daemon *d, int code)
+/* daemon_abort leaves the loop at once with code (start-up failures found on the database). */
+void daemon_abort(Daemon *d, int code)
 {
     d->exit_code = code;
     d->stopping = true;
@@ -261,6 +263,7 @@ static void on_up(void *arg)
     if (ok && !d->ready)
         ok = setup_query(d, "SELECT stage, state, reason FROM pgwake.stage_state WHERE host = $1", 1,
                          host, stage_state_cb);
+    ok = ok && release_sql_on_connect(d->rsql);
     if (ok)
         maint_on_connect(d->maint); /* the last step is queued by leftovers_cb */
     if (!ok)
@@ -333,6 +336,8 @@ static void on_notify(void *arg, const char *channel, const char *payload)
         each_stage(d, hint_all);
         return;
     case NT_WORKER: {
+        if (strcmp(m.state, "dead") == 0 || strcmp(m.state, "exited") == 0)
+            release_sql_worker_ended(d->rsql, m.worker_id);
         Worker *w = strcmp(m.state, "dead") == 0 ? daemon_worker_by_id(d, m.worker_id) : NULL;
         if (w)
             worker_declared_dead(w);
@@ -409,12 +414,17 @@ static void handle_sigusr1(evutil_socket_t sig, short what, void *arg)
     log_info("worker log files reopened");
 }
 
+static bool is_worker_pid(pid_t pid, void *arg)
+{
+    return daemon_worker_by_pid(arg, pid) != NULL;
+}
+
 static void handle_sigchld(evutil_socket_t sig, short what, void *arg)
 {
     Daemon *d = arg;
     int status;
     pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    while ((pid = spawn_reap(&status, is_worker_pid, d)) > 0) {
         Worker *w = daemon_worker_by_pid(d, pid);
         if (w)
             worker_reaped(w, status);
@@ -519,22 +529,11 @@ static void after_loop(Daemon *d)
 
 static bool take_lock_file(Daemon *d)
 {
-    d->lock_fd = open(d->cfg->lock_file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (d->lock_fd < 0) {
-        log_error("unable to open the lock file %s: %s (set lock_file to a writable path)",
-                  d->cfg->lock_file, strerror(errno));
-        return false;
-    }
-    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-        log_error("another pgwake runs with this configuration (lock file %s is held)",
-                  d->cfg->lock_file);
-        return false;
-    }
-    char pid[24];
-    int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-    if (ftruncate(d->lock_fd, 0) < 0 || write(d->lock_fd, pid, (size_t)n) != n)
-        log_warn("unable to write the pid into %s: %s", d->cfg->lock_file, strerror(errno));
-    return true;
+    char err[ERR_LEN];
+    d->lock_fd = lockfile_take(d->cfg->lock_file, err, sizeof err);
+    if (d->lock_fd < 0)
+        log_error("%s", err);
+    return d->lock_fd >= 0;
 }
 
 /* Every event of the daemon is assigned at once, right after the base, so
@@ -580,7 +579,8 @@ static bool create_parts(Daemon *d, char *err)
     d->db = db_new(d->base, d->dsn, &hooks);
     d->maint = maint_new(d);
     d->memwatch = memwatch_new(d);
-    if (!d->db || !d->maint || !d->memwatch)
+    d->rsql = release_sql_new(d);
+    if (!d->db || !d->maint || !d->memwatch || !d->rsql)
         return false;
     d->alerter = alert_new(d->base, &d->cfg->alerts, d->cfg->host, err);
     if (!d->alerter) {
@@ -624,6 +624,7 @@ static void daemon_free(Daemon *d)
     http_free(d->http);
     maint_free(d->maint);
     memwatch_free(d->memwatch);
+    release_sql_free(d->rsql);
     alert_free(d->alerter);
     db_free(d->db);
     for (int r = 0; r < d->nretired; r++)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "conn_opts.h"
+#include "dsn.h"
 #include "log.h"
 #include "pooler.h"
 
@@ -66,6 +67,7 @@ static void set_error(DbConn *db, const char *msg)
     size_t n = strlen(db->last_error);
     while (n && (db->last_error[n - 1] == '\n' || db->last_error[n - 1] == ' '))
         db->last_error[--n] = '\0';
+    dsn_scrub(db->dsn, db->last_error, sizeof db->last_error);
 }
 
 static void notice_cb(void *arg, const char *message)

@@ -30,9 +30,10 @@ static const Command commands[] = {
      "  is newer than this pgwake. --status lists each migration as applied or pending.\n"},
     {"cron", cmd_cron,
      "pgwake cron install|remove [-c FILE] [-d DSN]\n"
-     "  Schedules (or unschedules) pgwake.expire_leases() and pgwake.prune() with pg_cron\n"
-     "  (cron.schedule_in_database), so dead workers' leases are released even when no\n"
-     "  daemon runs: every 5 seconds with pg_cron 1.5 or later, every minute before.\n"},
+     "  Schedules (or unschedules) pgwake.expire_leases(), pgwake.retry_releases() and\n"
+     "  pgwake.prune() with pg_cron (cron.schedule_in_database), so dead workers' leases\n"
+     "  are released (and failed release_sql runs retried) even when no daemon runs:\n"
+     "  every 5 seconds with pg_cron 1.5 or later, every minute before.\n"},
     {"check", cmd_check,
      "pgwake check [-c FILE] [-d DSN]\n"
      "  Read-only: validates the configuration, the database and its schema version, each\n"
@@ -56,6 +57,23 @@ static const Command commands[] = {
      "pgwake runs [--limit N] [--json] [-c FILE] [-d DSN]\n"
      "  The newest N runs (default 20) from the database: state, age, and a progress bar\n"
      "  per stage.\n"},
+    {"tasks", cmd_tasks,
+     "pgwake tasks [--stage S] [--state pending|leased|dead|done] [--run N] [--limit N]\n"
+     "             [--before ID] [--json] [-c FILE] [-d DSN]\n"
+     "  Tasks from the database, newest first (default 20): id, stage, state, attempts,\n"
+     "  age, owner, last_error cut to the terminal. --before pages on (it is printed).\n"},
+    {"retry", cmd_retry,
+     "pgwake retry ID...|--stage S --dead [-c FILE] [-d DSN]\n"
+     "  Makes dead (or waiting) tasks pending now, with one more attempt when they had\n"
+     "  none left. Exit 2 for an unknown task or one that is leased or done.\n"},
+    {"cancel", cmd_cancel,
+     "pgwake cancel ID... [-c FILE] [-d DSN]\n"
+     "  Pending tasks become dead with last_error \"cancelled\". Exit 2 for an unknown\n"
+     "  task or one that is not pending.\n"},
+    {"tail", cmd_tail,
+     "pgwake tail STAGE [-n N] [-f] [-c FILE]\n"
+     "  The last N lines (default 10) of STAGE's worker log on this host, rotated files\n"
+     "  included; -f follows new lines (and the file across a rotation) until interrupted.\n"},
     {"start", cmd_start,
      "pgwake start STAGE|all [-c FILE]\n"
      "  Starts a stopped or FATAL stage of the running daemon (resets its crash count).\n"

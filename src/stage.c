@@ -3,6 +3,7 @@
  * claimable; idle workers are woken first, then workers are spawned within
  * max_workers, outside restart backoff and FATAL. */
 #include "stage.h"
+#include "trends.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +161,7 @@ static void recount_cb(void *arg, PGresult *res)
             add_timer(&s->notbefore_ev, (int64_t)(next_s * 1000.0) + 2);
         }
         s->claimable = (int)c;
+        trends_note(s);
         if (c > 0)
             s->gen++;
         else

@@ -3,6 +3,7 @@
  * control calls. A control token is asked for with prompt() and kept in
  * sessionStorage: it is never part of the page. */
 #include "statuspage.h"
+#include "statuspage_console.h"
 
 const char statuspage_html[] =
     "<!doctype html>\n"
@@ -143,6 +144,10 @@ const char statuspage_html[] =
     "    var state = cell(tr, badge(st.state));\n"
     "    if (st.backoff) state.appendChild(badge(\"backoff\"));\n"
     "    if (st.reason) state.appendChild(el(\"div\", st.reason, \"muted\"));\n"
+    "    (st.release_failures || []).forEach(function (f) {\n"
+    "      state.appendChild(el(\"div\", \"release_sql failing for \" + f.worker_id + \" (SQLSTATE \" +\n"
+    "                           f.sqlstate + \"): \" + f.message, \"muted\"));\n"
+    "    });\n"
     "    cell(tr, st.pending === null ? \"?\" : st.pending);\n"
     "    cell(tr, st.workers.length + \" (max \" + st.max_workers + \")\");\n"
     "    cell(tr, st.restarts + \" / \" + st.crashes);\n"
@@ -224,5 +229,6 @@ const char statuspage_html[] =
     "refresh();\n"
     "setInterval(refresh, 2000);\n"
     "</script>\n"
+    STATUSPAGE_CONSOLE
     "</body>\n"
     "</html>\n";

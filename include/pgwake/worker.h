@@ -151,8 +151,9 @@ pgwake_worker *pgwake_open(const pgwake_options *opts, char *err, size_t errlen)
 int pgwake_close(pgwake_worker *w);
 
 /*
- * pgwake_run is the whole worker loop: claim one task, call fn, complete or
- * fail it, check the wake fd without blocking (so a busy worker still sees
+ * pgwake_run is the whole worker loop: claim up to $PGWAKE_CLAIM_BATCH tasks
+ * (the stage's claim_batch; default 1) in one statement, call fn for each and
+ * complete or fail each on its own, check the wake fd without blocking (so a busy worker still sees
  * `S`), and when a claim finds nothing write `I` and block until `W` (claim
  * again), `S` or end of file (return). In drain mode it returns once a claim
  * finds nothing. Returns PGWAKE_OK when told to stop (exit 0), PGWAKE_FENCED

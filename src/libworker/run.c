@@ -65,15 +65,29 @@ static int run_task(pgwake_worker *w, pgwake_task *t, pgwake_handler_fn fn, void
     return rc == PGWAKE_ERROR ? PGWAKE_ERROR : PGWAKE_OK;
 }
 
+/* run_batch runs the n tasks one claim returned, each completed on its own;
+ * a batch begun is finished even after `S` (its leases would otherwise go
+ * back only when the worker ends, with an attempt spent), but not once fenced. */
+static int run_batch(pgwake_worker *w, pgwake_task **tasks, int n, pgwake_handler_fn fn, void *arg)
+{
+    int rc = PGWAKE_OK;
+    for (int i = 0; i < n; i++) {
+        if (rc != PGWAKE_ERROR && !pgwake_fenced(w))
+            rc = run_task(w, tasks[i], fn, arg);
+        pgwake_task_free(tasks[i]);
+    }
+    return rc;
+}
+
 int pgwake_run(pgwake_worker *w, pgwake_handler_fn fn, void *arg)
 {
+    pgwake_task *tasks[PGWK_MAX_CLAIM_BATCH];
     for (;;) {
         if (pgwake_fenced(w))
             return PGWAKE_FENCED;
         if (pgwake_should_stop(w))
             return PGWAKE_OK;
-        pgwake_task *t = NULL;
-        int n = pgwake_claim(w, &t);
+        int n = pgwake_claim_batch(w, w->claim_batch, tasks);
         if (n == PGWAKE_STOPPED)
             continue; /* the loop head says why */
         if (n < 0)
@@ -83,8 +97,7 @@ int pgwake_run(pgwake_worker *w, pgwake_handler_fn fn, void *arg)
                 return pgwake_fenced(w) ? PGWAKE_FENCED : PGWAKE_OK;
             continue;
         }
-        int rc = run_task(w, t, fn, arg);
-        pgwake_task_free(t);
+        int rc = run_batch(w, tasks, n, fn, arg);
         if (rc == PGWAKE_ERROR)
             return rc;
         pgwk_wake_poll(&w->wake);
