@@ -259,6 +259,8 @@ static void serve_healthz(Http *h, struct evhttp_request *req)
                  e && *e ? e : "");
     } else if (!d->ready)
         snprintf(why, sizeof why, "start-up not done\n");
+    else if (daemon_db_stuck(d, why, sizeof why))
+        ; /* SPEC 5 "Never stalled": a request unanswered for 30 s */
     else {
         reply_text(req, 200, "ok\n");
         return;
