@@ -14,4 +14,4 @@ CREATE INDEX tasks_finished_dead_idx ON pgwake.tasks (finished_at) WHERE status 
 ALTER TABLE pgwake.workers ADD COLUMN last_lines text;
 CREATE INDEX workers_dead_ended_idx ON pgwake.workers (ended_at) WHERE state = 'dead';
 
-INSERT INTO pgwake.schema_migrations (version) VALUES (5);
+INSERT INTO pgwake.schema_migrations (version) VALUES (4);

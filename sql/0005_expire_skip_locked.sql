@@ -221,3 +221,5 @@ END $$;
 COMMENT ON FUNCTION pgwake.expire_leases IS
     'declares dead the workers past their heartbeat deadline or holding a task past timeout_at, releases expired leases and those of dead workers, and returns the seconds to the next deadline; safe to run concurrently (pg_cron backstop)';
 
+
+INSERT INTO pgwake.schema_migrations (version) VALUES (5);
