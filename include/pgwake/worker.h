@@ -109,6 +109,12 @@ typedef struct pgwake_options {
      * end of file on the wake fd ends that wait: pgwake_run returns PGWAKE_OK).
      */
     double connect_wait;
+    /*
+     * Tasks pgwake_run() claims per round trip, 1..1000 (<= 0: $PGWAKE_CLAIM_BATCH,
+     * the stage's claim_batch, else 1). Above 1 it also completes those
+     * without follow-ups together, in one statement, each by its own token.
+     */
+    int claim_batch;
 } pgwake_options;
 
 /* Outcome hook for pgwake_run(): see pgwake_set_outcome_hook(). */
@@ -220,6 +226,16 @@ bool pgwake_task_add_followup_ex(pgwake_task *task, const char *stage, const cha
  * requested).
  */
 int pgwake_complete(pgwake_worker *w, pgwake_task *task, const char *result_json);
+
+/*
+ * pgwake_complete_batch completes n tasks without follow-ups or result in one
+ * autocommit statement (one round trip, one commit), each fenced by its own
+ * lease token, and writes each one's status (PGWAKE_OK or PGWAKE_LOST) to
+ * status[i]. A task with follow-ups is completed on its own, in its own
+ * transaction. Returns PGWAKE_OK, PGWAKE_ERROR or PGWAKE_STOPPED (then
+ * status[] says which tasks were finished); retried like pgwake_complete().
+ */
+int pgwake_complete_batch(pgwake_worker *w, pgwake_task **tasks, int n, int *status);
 
 /*
  * pgwake_fail runs pgwake.fail(id, lease_token, error, retry): with retry the

@@ -2,7 +2,7 @@
  * finish.c - completing and failing tasks. complete runs in one transaction
  * with the follow-up enqueues, and commits only when pgwake.complete returned
  * true; both calls are retried after a lost connection, which the lease token
- * makes safe.
+ * makes safe. complete_batch completes many tasks in one statement.
  */
 #include "libworker/internal.h"
 
@@ -20,6 +20,11 @@ static const char ENQUEUE_SQL[] =
     " now() + f.delay_ms * interval '1 millisecond'))"
     " FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[])"
     " WITH ORDINALITY AS f(stage, payload, priority, delay_ms, n)";
+
+/* One autocommit statement, one commit for the lot; n says whose answer is whose. */
+static const char COMPLETE_MANY_SQL[] =
+    "SELECT f.n, pgwake.complete(f.id, f.token)"
+    " FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS f(id, token, n)";
 
 /* Did a complete/fail whose acknowledgement was lost commit? (see retry_outcome) */
 static const char DONE_SQL[] =
@@ -256,4 +261,117 @@ int pgwake_complete(pgwake_worker *w, pgwake_task *t, const char *result_json)
 int pgwake_fail(pgwake_worker *w, pgwake_task *t, const char *error, bool retry)
 {
     return finish(w, t, NULL, error ? error : "failed", retry);
+}
+
+/* by_id orders a batch by task id, so two batches lock their rows in one order. */
+static int by_id(const void *a, const void *b)
+{
+    long long x = (*(pgwake_task *const *)a)->id, y = (*(pgwake_task *const *)b)->id;
+    return (x > y) - (x < y);
+}
+
+/*
+ * complete_many_once is one attempt of COMPLETE_MANY_SQL over ts[0..n-1]:
+ * status[i] becomes PGWAKE_OK or PGWAKE_LOST; *lost asks for a retry.
+ */
+static int complete_many_once(pgwake_worker *w, pgwake_task **ts, int n, int *status, bool *lost)
+{
+    ArrBuf ids = {0}, tokens = {0};
+    char num[24];
+    for (int i = 0; i < n; i++) {
+        snprintf(num, sizeof num, "%lld", ts[i]->id);
+        arr_add(&ids, num);
+        snprintf(num, sizeof num, "%lld", ts[i]->lease_token);
+        arr_add(&tokens, num);
+        status[i] = PGWAKE_LOST;
+    }
+    arr_end(&ids);
+    arr_end(&tokens);
+    int rc = PGWAKE_OK;
+    *lost = false;
+    if (ids.oom || tokens.oom) {
+        pgwk_set_error(w, "out of memory completing %d tasks", n);
+        rc = PGWAKE_ERROR;
+    } else {
+        const char *params[2] = {ids.s, tokens.s};
+        PGresult *r = pgwk_conn_exec(&w->conn, COMPLETE_MANY_SQL, 2, params, lost);
+        if (*lost) {
+            rc = PGWAKE_ERROR;
+        } else if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            char msg[256];
+            pgwk_conn_result_error(&w->conn, r, msg, sizeof msg);
+            pgwk_set_error(w, "unable to complete %d tasks: %s", n, msg);
+            rc = PGWAKE_ERROR;
+        } else {
+            for (int row = 0; row < PQntuples(r); row++) {
+                long k = strtol(PQgetvalue(r, row, 0), NULL, 10) - 1;
+                if (k >= 0 && k < n && PQgetvalue(r, row, 1)[0] == 't')
+                    status[k] = PGWAKE_OK;
+            }
+        }
+        PQclear(r);
+    }
+    free(ids.s);
+    free(tokens.s);
+    return rc;
+}
+
+int pgwake_complete_batch(pgwake_worker *w, pgwake_task **tasks, int n, int *status)
+{
+    /* Follow-ups need a transaction of their own; the rest share one statement. */
+    int worst = PGWAKE_OK, m = 0;
+    pgwake_task **plain = malloc((size_t)(n > 0 ? n : 1) * sizeof *plain);
+    int *st = malloc((size_t)(n > 0 ? n : 1) * sizeof *st);
+    if (!plain || !st) {
+        free(plain), free(st);
+        pgwk_set_error(w, "out of memory completing %d tasks", n);
+        return PGWAKE_ERROR;
+    }
+    for (int i = 0; i < n; i++) {
+        if (tasks[i]->priv->nfu == 0) {
+            plain[m++] = tasks[i];
+            continue;
+        }
+        status[i] = pgwake_complete(w, tasks[i], NULL);
+        if (status[i] == PGWAKE_ERROR || status[i] == PGWAKE_STOPPED)
+            worst = status[i];
+    }
+    qsort(plain, (size_t)m, sizeof *plain, by_id);
+    bool retried = false;
+    int rc = PGWAKE_OK, transient = 0;
+    w->wait_mode = WAIT_FINISH;
+    while (m > 0) {
+        if (!pgwk_connect(w)) {
+            rc = PGWAKE_STOPPED;
+            break;
+        }
+        bool lost;
+        w->conn.transient = false;
+        rc = complete_many_once(w, plain, m, st, &lost);
+        if (rc == PGWAKE_ERROR && !lost && w->conn.transient && ++transient < 5)
+            continue; /* rolled back by a deadlock (say with our heartbeat): safe to repeat */
+        if (!lost)
+            break;
+        retried = true;
+    }
+    w->wait_mode = WAIT_CLAIM;
+    for (int j = 0; j < m; j++) {
+        pgwake_task *t = plain[j];
+        int s = rc == PGWAKE_OK ? st[j] : rc;
+        if (s == PGWAKE_LOST && retried)
+            s = retry_outcome(w, t, NULL);
+        if (s == PGWAKE_OK || s == PGWAKE_LOST)
+            pgwk_held_remove(w, t->id);
+        if (s == PGWAKE_LOST)
+            wk_warn(&w->log, "task %lld: the lease (token %lld) is no longer ours; nothing changed",
+                    t->id, t->lease_token);
+        for (int i = 0; i < n; i++)
+            if (tasks[i] == t)
+                status[i] = s;
+    }
+    if (rc == PGWAKE_ERROR)
+        wk_error(&w->log, "%s", w->error);
+    free(plain);
+    free(st);
+    return rc != PGWAKE_OK ? rc : worst;
 }

@@ -44,6 +44,7 @@ struct pgwake_worker {
     char *dsn;                 /* NULL: libpq's defaults */
     char lease[40];            /* claim's interval, e.g. "600.000 seconds" */
     unsigned hb_interval_ms;   /* heartbeat period */
+    int claim_batch;           /* tasks pgwake_run() claims per round trip */
     bool self_registered;      /* we called register_worker: close calls worker_exited */
     bool last_claim_empty;     /* the last claim found nothing (pgwake_wait_idle) */
     unsigned long claim_wseq;  /* wake.wseq when the last claim began */
