@@ -101,6 +101,8 @@ static const KeyDef stage_keys[] = {
      "after SIGTERM, before SIGKILL"},
     {"memory_limit", KT_SIZE, CS(memory_limit), "0", 0, NULL,
      "a worker above this RSS is replaced; 0 = none"},
+    {"task_timeout", KT_DURATION, CS(task_timeout_ms), "0", 0, NULL,
+     "a task leased this long is cut off, heartbeats or not (attempt counted); 0 = none"},
     {"user", KT_STR, CS(user), NULL, KF_RESTART, NULL,
      "run workers as this user (the daemon must be root)"},
     {"directory", KT_PATH, CS(directory), NULL, KF_RESTART, NULL,

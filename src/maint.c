@@ -124,7 +124,7 @@ static void local_cb(void *arg, PGresult *res)
             if (!w || !watched(w))
                 continue;
             if (strcmp(PQgetvalue(res, i, 1), "t") == 0) {
-                wlog_warn(w, "missed its heartbeat deadline: declared dead, leases released");
+                wlog_warn(w, "past its heartbeat or task_timeout deadline: declared dead, leases released");
                 if (n + strlen(w->id) + 2 < sizeof dead)
                     n += (size_t)snprintf(dead + n, sizeof dead - n, "%s%s", n ? "," : "", w->id);
                 worker_declared_dead(w);

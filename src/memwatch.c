@@ -1,6 +1,7 @@
 /* memwatch.c: while a stage with memory_limit has workers, samples their RSS
  * every MEMWATCH_MS; a worker above the limit is stopped gracefully (S, then
- * the stop sequence), refunded, and replaced by the next recount. The timer
+ * the stop sequence) and replaced by the next recount; each task's first such
+ * stop is refunded, later ones count as attempts (pgwake.memory_stop). The timer
  * exists only while such workers do. */
 #include "memwatch.h"
 
@@ -32,6 +33,16 @@ int64_t proc_rss_bytes(pid_t pid)
     return n == 2 ? (int64_t)resident * sysconf(_SC_PAGESIZE) : -1;
 }
 
+/* note_stop tells the database before the stop: the release that follows
+ * refunds only each task's first memory stop (a task that always blows the
+ * limit ends dead) and alerts the later ones. */
+static void note_stop(Daemon *d, Worker *w, const char *why)
+{
+    const char *p[] = {w->id, why};
+    if (!db_query(d->db, "SELECT pgwake.memory_stop($1, $2)", 2, p, DBQ_RETRY, NULL, NULL))
+        wlog_warn(w, "out of memory recording its memory stop");
+}
+
 static bool sample(MemWatch *mw)
 {
     Daemon *d = mw->d;
@@ -49,6 +60,7 @@ static bool sample(MemWatch *mw)
                 char why[96];
                 snprintf(why, sizeof why, "RSS %lld MiB above memory_limit %lld MiB",
                          (long long)(rss >> 20), (long long)(s->conf->memory_limit >> 20));
+                note_stop(d, w, why);
                 worker_stop(w, why);
             }
         }

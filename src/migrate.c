@@ -69,6 +69,23 @@ static bool apply_one(PGconn *c, const Migration *m, char *err)
     return true;
 }
 
+/* apply_privileges re-runs pgwake.apply_privileges() (when the schema has it)
+ * after every migration run, so later migrations' functions are not public
+ * either and a pgwake_worker role created since gets its grants; prints what
+ * the operator must run when this role may not create it. */
+static bool apply_privileges(PGconn *c, FILE *out, char *err)
+{
+    PGresult *r = PQexec(c, "SELECT pgwake.apply_privileges()"
+                            " WHERE pg_catalog.to_regprocedure('pgwake.apply_privileges()') IS NOT NULL");
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        snprintf(err, ERR_LEN, "unable to set the privileges of schema pgwake: %s", PQresultErrorMessage(r));
+    else if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+        fprintf(out, "%s\n", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return ok;
+}
+
 /* migrate_apply brings the database to the newest version, printing one line
  * per migration applied; refuses a database newer than this binary. */
 bool migrate_apply(PGconn *c, FILE *out, char *err)
@@ -100,6 +117,8 @@ bool migrate_apply(PGconn *c, FILE *out, char *err)
     }
     if (ok && applied == 0)
         fprintf(out, "schema pgwake is up to date (version %d)\n", have);
+    if (ok)
+        ok = apply_privileges(c, out, err);
     exec_ok(c, "SELECT pg_catalog.pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", e);
     return ok;
 }

@@ -5,6 +5,7 @@
  * that points into it still has workers. */
 #include "reload.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,17 @@ static void retire_config(Daemon *d, Config *old)
             return;
         }
     cfg_free(old);
+}
+
+/* task_timeout applies live: the stage's workers take it for their next claims. */
+static void push_task_timeout(Daemon *d, const StageConf *sc)
+{
+    char tt[32];
+    snprintf(tt, sizeof tt, "%lld milliseconds", (long long)sc->task_timeout_ms);
+    const char *p[] = {sc->name, d->cfg->host, tt};
+    if (!db_query(d->db, "SELECT pgwake.set_task_timeout($1, $2, $3::interval)", 3, p, DBQ_RETRY,
+                  NULL, NULL))
+        log_error("%s: out of memory queueing the new task_timeout", sc->name);
 }
 
 /* daemon_reload applies SIGHUP: the new file is parsed whole first (a bad
@@ -72,6 +84,8 @@ void daemon_reload(Daemon *d)
         unsigned diff = cfg_stage_diff(s->conf, sc);
         if (g & CFG_DIFF_RESTART_ALL)
             diff |= CFG_DIFF_RESTART;
+        if (sc->task_timeout_ms != s->conf->task_timeout_ms)
+            push_task_timeout(d, sc);
         stage_apply_conf(s, sc, n, diff);
     }
     for (const StageConf *sc = n->stages; sc; sc = sc->next) {

@@ -331,16 +331,18 @@ Worker *worker_create(Stage *s)
     w->state = WK_REGISTERING;
     w->state_ms = mono_ms();
     evtimer_assign(&w->timer, s->d->base, timer_cb, w);
-    char hb[32], total[16];
+    char hb[32], total[16], tt[32];
     snprintf(hb, sizeof hb, "%lld milliseconds", (long long)s->conf->heartbeat_timeout_ms);
     snprintf(total, sizeof total, "%d", s->conf->max_workers_total);
-    const char *p[] = {s->name, s->d->cfg->host, hb, s->conf->max_workers_total ? total : NULL};
+    snprintf(tt, sizeof tt, "%lld milliseconds", (long long)s->conf->task_timeout_ms);
+    const char *p[] = {s->name, s->d->cfg->host, hb, s->conf->max_workers_total ? total : NULL, tt};
     /* Counted before anything else runs: the next hint must see it starting. */
     s->count[WK_REGISTERING]++;
     w->next = s->workers;
     s->workers = w;
     if (!db_query(s->d->db,
-                  "SELECT pgwake.register_worker($1, $2, NULL, $3::interval, $4::int)", 4, p, 0,
+                  "SELECT pgwake.set_task_timeout(pgwake.register_worker($1, $2, NULL,"
+                  " $3::interval, $4::int), $5::interval)", 5, p, 0,
                   register_cb, w)) {
         s->workers = w->next;
         s->count[WK_REGISTERING]--;

@@ -26,12 +26,13 @@ static const char COMPLETE_MANY_SQL[] =
     "SELECT f.n, pgwake.complete(f.id, f.token)"
     " FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS f(id, token, n)";
 
-/* Did a complete/fail whose acknowledgement was lost commit? (see retry_outcome) */
+/* Did a complete/fail whose acknowledgement was lost commit? (see retry_outcome)
+ * lease_outcome answers the token's holder only: a pgwake_worker role reads no table. */
 static const char DONE_SQL[] =
-    "SELECT status IN ('done') FROM pgwake.tasks WHERE id = $1 AND lease_token = $2";
+    "SELECT status IN ('done') FROM pgwake.lease_outcome($1, $2)";
 static const char FAILED_SQL[] =
     "SELECT status IN ('pending', 'dead') AND last_error IS NOT DISTINCT FROM $3"
-    " FROM pgwake.tasks WHERE id = $1 AND lease_token = $2";
+    " FROM pgwake.lease_outcome($1, $2)";
 
 /* Buffer for an SQL array literal built element by element. */
 typedef struct ArrBuf {

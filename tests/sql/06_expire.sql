@@ -24,7 +24,7 @@ SELECT pgwake.heartbeat(:'wb') AS wb_held;
 -- A lease held by a worker nobody knows (say, pruned) is released too.
 INSERT INTO pgwake.tasks (stage, payload, status, attempts, lease_owner, lease_until, lease_interval, lease_token)
 VALUES ('exp', '{"n": "ghost"}', 'leased', 1, 'ghost.1', now() + interval '1 hour', '1 hour',
-        nextval('pgwake.lease_token_seq'));
+        4242);
 
 -- wa and wb last beat long ago; wc never did and registered an hour ago;
 -- wd's first lease ran out. wb's 10-year timeout has passed since its last

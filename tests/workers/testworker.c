@@ -3,6 +3,7 @@
  * what to do, and TESTWORKER_LOG (when set) receives one line per event.
  *
  * Payload keys (all optional, combinable; applied in this order):
+ *   "alloc_mb": N          first hold N MiB of resident memory (memory_limit tests)
  *   "sleep_ms": N          work for N ms first (default 0)
  *   "hang": true           then raise(SIGSTOP): a real hang (no heartbeats, alive)
  *   "signal": N            then raise signal N
@@ -66,6 +67,8 @@ static void tlog(const TestWorker *tw, const char *fmt, ...)
     if (write(tw->log_fd, line, (size_t)n) != n)
         fprintf(stderr, "testworker: unable to write the log: %s\n", strerror(errno));
 }
+
+static char *volatile hog_keep; /* the "alloc_mb" memory, held for the process's life */
 
 static void sleep_ms(long long ms)
 {
@@ -139,6 +142,14 @@ static const char *handle(pgwake_worker *w, pgwake_task *t, bool *retry, void *a
     if (!json_is_object(p)) {
         json_decref(p);
         return NULL; /* nothing to do: complete */
+    }
+    json_t *mb = json_object_get(p, "alloc_mb");
+    if (json_is_integer(mb) && json_integer_value(mb) > 0) {
+        size_t n = (size_t)json_integer_value(mb) << 20;
+        char *hog = malloc(n);
+        if (hog)
+            memset(hog, 1, n); /* touched, so resident; freed with the process */
+        hog_keep = hog;        /* escapes: the compiler may not drop the allocation */
     }
     json_t *ms = json_object_get(p, "sleep_ms");
     if (json_is_integer(ms))
