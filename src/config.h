@@ -33,6 +33,7 @@ typedef struct StageConf {
     int64_t kill_timeout_ms;      /* after SIGTERM, before SIGKILL */
     int max_restarts;             /* crashes within restart_window that make FATAL; 0 = never */
     int64_t memory_limit;         /* bytes of RSS, 0 = none */
+    int claim_batch;              /* PGWAKE_CLAIM_BATCH */
     int64_t task_timeout_ms;      /* a lease's bound from its claim (timeout_at), 0 = none */
     char *user;                   /* NULL = the daemon's user */
     char *directory;              /* absolute (relative ones resolved against Config.dir); NULL = unset */

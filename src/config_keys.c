@@ -103,6 +103,8 @@ static const KeyDef stage_keys[] = {
      "a worker above this RSS is replaced; 0 = none"},
     {"task_timeout", KT_DURATION, CS(task_timeout_ms), "0", 0, NULL,
      "a task leased this long is cut off, heartbeats or not (attempt counted); 0 = none"},
+    {"claim_batch", KT_INT, CS(claim_batch), "1", KF_RESTART | KF_POSITIVE, NULL,
+     "tasks the worker libraries claim per round trip and complete together (1..1000)"},
     {"user", KT_STR, CS(user), NULL, KF_RESTART, NULL,
      "run workers as this user (the daemon must be root)"},
     {"directory", KT_PATH, CS(directory), NULL, KF_RESTART, NULL,

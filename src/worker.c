@@ -147,7 +147,7 @@ static char **worker_env(const Worker *w, const SpawnUser *user)
     const Stage *s = w->stage;
     const Daemon *d = s->d;
     char lease[32], hb[32];
-    char *extra[10];
+    char *extra[12];
     size_t n = 0;
     /* A worker run as another user gets that user's identity, as login would. */
     if (user && user->home && asprintf(&extra[n], "HOME=%s", user->home) > 0) n++;
@@ -160,6 +160,7 @@ static char **worker_env(const Worker *w, const SpawnUser *user)
     if (asprintf(&extra[n], "PGWAKE_LEASE_SECONDS=%s", fmt_seconds(lease, sizeof lease, s->conf->lease_ms)) > 0) n++;
     if (asprintf(&extra[n], "PGWAKE_HEARTBEAT_INTERVAL=%s",
                  fmt_seconds(hb, sizeof hb, s->conf->heartbeat_interval_ms)) > 0) n++;
+    if (asprintf(&extra[n], "PGWAKE_CLAIM_BATCH=%d", s->conf->claim_batch) > 0) n++;
     extra[n] = NULL;
     /* Secrets of the daemon stay with the daemon; systemd's sockets too. */
     char *drop[] = {"SMTP_PASSWORD", "PGWAKE_CONTROL_TOKEN", "NOTIFY_SOCKET", "WATCHDOG_USEC",
