@@ -22,7 +22,7 @@ static const char ENQUEUE_SQL[] =
     " WITH ORDINALITY AS f(stage, payload, priority, delay_ms, n)";
 
 /* One autocommit statement, one commit for the lot; n says whose answer is whose. */
-static const char COMPLETE_MANY_SQL[] =
+const char PGWK_COMPLETE_MANY_SQL[] =
     "SELECT f.n, pgwake.complete(f.id, f.token)"
     " FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS f(id, token, n)";
 
@@ -271,49 +271,123 @@ static int by_id(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+bool pgwk_token_arrays(pgwake_task *const *ts, int n, char **ids, char **tokens)
+{
+    ArrBuf a = {0}, b = {0};
+    char num[24];
+    for (int i = 0; i < n; i++) {
+        snprintf(num, sizeof num, "%lld", ts[i]->id);
+        arr_add(&a, num);
+        snprintf(num, sizeof num, "%lld", ts[i]->lease_token);
+        arr_add(&b, num);
+    }
+    arr_end(&a);
+    arr_end(&b);
+    if (a.oom || b.oom) {
+        free(a.s), free(b.s);
+        return false;
+    }
+    *ids = a.s;
+    *tokens = b.s;
+    return true;
+}
+
 /*
- * complete_many_once is one attempt of COMPLETE_MANY_SQL over ts[0..n-1]:
+ * complete_many_once is one attempt of PGWK_COMPLETE_MANY_SQL over ts[0..n-1]:
  * status[i] becomes PGWAKE_OK or PGWAKE_LOST; *lost asks for a retry.
  */
 static int complete_many_once(pgwake_worker *w, pgwake_task **ts, int n, int *status, bool *lost)
 {
-    ArrBuf ids = {0}, tokens = {0};
-    char num[24];
-    for (int i = 0; i < n; i++) {
-        snprintf(num, sizeof num, "%lld", ts[i]->id);
-        arr_add(&ids, num);
-        snprintf(num, sizeof num, "%lld", ts[i]->lease_token);
-        arr_add(&tokens, num);
+    char *ids, *tokens;
+    for (int i = 0; i < n; i++)
         status[i] = PGWAKE_LOST;
-    }
-    arr_end(&ids);
-    arr_end(&tokens);
-    int rc = PGWAKE_OK;
     *lost = false;
-    if (ids.oom || tokens.oom) {
+    if (!pgwk_token_arrays(ts, n, &ids, &tokens)) {
         pgwk_set_error(w, "out of memory completing %d tasks", n);
+        return PGWAKE_ERROR;
+    }
+    const char *params[2] = {ids, tokens};
+    PGresult *r = pgwk_conn_exec(&w->conn, PGWK_COMPLETE_MANY_SQL, 2, params, lost);
+    free(ids);
+    free(tokens);
+    int rc = PGWAKE_OK;
+    if (*lost) {
+        rc = PGWAKE_ERROR;
+    } else if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char msg[256];
+        pgwk_conn_result_error(&w->conn, r, msg, sizeof msg);
+        pgwk_set_error(w, "unable to complete %d tasks: %s", n, msg);
         rc = PGWAKE_ERROR;
     } else {
-        const char *params[2] = {ids.s, tokens.s};
-        PGresult *r = pgwk_conn_exec(&w->conn, COMPLETE_MANY_SQL, 2, params, lost);
-        if (*lost) {
-            rc = PGWAKE_ERROR;
-        } else if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-            char msg[256];
-            pgwk_conn_result_error(&w->conn, r, msg, sizeof msg);
-            pgwk_set_error(w, "unable to complete %d tasks: %s", n, msg);
-            rc = PGWAKE_ERROR;
-        } else {
-            for (int row = 0; row < PQntuples(r); row++) {
-                long k = strtol(PQgetvalue(r, row, 0), NULL, 10) - 1;
-                if (k >= 0 && k < n && PQgetvalue(r, row, 1)[0] == 't')
-                    status[k] = PGWAKE_OK;
-            }
-        }
-        PQclear(r);
+        pgwk_complete_statuses(r, n, status);
     }
-    free(ids.s);
-    free(tokens.s);
+    PQclear(r);
+    return rc;
+}
+
+void pgwk_complete_statuses(const PGresult *r, int n, int *status)
+{
+    for (int i = 0; i < n; i++)
+        status[i] = PGWAKE_LOST;
+    for (int row = 0; row < PQntuples(r); row++) {
+        long k = strtol(PQgetvalue(r, row, 0), NULL, 10) - 1;
+        if (k >= 0 && k < n && PQgetvalue(r, row, 1)[0] == 't')
+            status[k] = PGWAKE_OK;
+    }
+}
+
+void pgwk_sort_by_id(pgwake_task **ts, int n)
+{
+    qsort(ts, (size_t)n, sizeof *ts, by_id);
+}
+
+/* pgwk_settle records each outcome: the held set, the log. */
+void pgwk_settle(pgwake_worker *w, pgwake_task *const *ts, int n, const int *status)
+{
+    for (int i = 0; i < n; i++) {
+        if (status[i] == PGWAKE_OK || status[i] == PGWAKE_LOST)
+            pgwk_held_remove(w, ts[i]->id);
+        if (status[i] == PGWAKE_LOST)
+            wk_warn(&w->log, "task %lld: the lease (token %lld) is no longer ours; nothing changed",
+                    ts[i]->id, ts[i]->lease_token);
+    }
+}
+
+int pgwk_complete_many(pgwake_worker *w, pgwake_task **ts, int n, int *status, bool retried)
+{
+    int *st = malloc((size_t)(n > 0 ? n : 1) * sizeof *st);
+    if (!st) {
+        pgwk_set_error(w, "out of memory completing %d tasks", n);
+        for (int i = 0; i < n; i++)
+            status[i] = PGWAKE_ERROR;
+        return PGWAKE_ERROR;
+    }
+    int rc = PGWAKE_OK, transient = 0;
+    w->wait_mode = WAIT_FINISH;
+    while (n > 0) {
+        if (!pgwk_connect(w)) {
+            rc = PGWAKE_STOPPED;
+            break;
+        }
+        bool lost;
+        w->conn.transient = false;
+        rc = complete_many_once(w, ts, n, st, &lost);
+        if (rc == PGWAKE_ERROR && !lost && w->conn.transient && ++transient < 5)
+            continue; /* rolled back by a deadlock (say with our heartbeat): safe to repeat */
+        if (!lost)
+            break;
+        retried = true;
+    }
+    w->wait_mode = WAIT_CLAIM;
+    for (int i = 0; i < n; i++) {
+        status[i] = rc == PGWAKE_OK ? st[i] : rc;
+        if (status[i] == PGWAKE_LOST && retried)
+            status[i] = retry_outcome(w, ts[i], NULL);
+    }
+    pgwk_settle(w, ts, n, status);
+    if (rc == PGWAKE_ERROR)
+        wk_error(&w->log, "%s", w->error);
+    free(st);
     return rc;
 }
 
@@ -337,41 +411,12 @@ int pgwake_complete_batch(pgwake_worker *w, pgwake_task **tasks, int n, int *sta
         if (status[i] == PGWAKE_ERROR || status[i] == PGWAKE_STOPPED)
             worst = status[i];
     }
-    qsort(plain, (size_t)m, sizeof *plain, by_id);
-    bool retried = false;
-    int rc = PGWAKE_OK, transient = 0;
-    w->wait_mode = WAIT_FINISH;
-    while (m > 0) {
-        if (!pgwk_connect(w)) {
-            rc = PGWAKE_STOPPED;
-            break;
-        }
-        bool lost;
-        w->conn.transient = false;
-        rc = complete_many_once(w, plain, m, st, &lost);
-        if (rc == PGWAKE_ERROR && !lost && w->conn.transient && ++transient < 5)
-            continue; /* rolled back by a deadlock (say with our heartbeat): safe to repeat */
-        if (!lost)
-            break;
-        retried = true;
-    }
-    w->wait_mode = WAIT_CLAIM;
-    for (int j = 0; j < m; j++) {
-        pgwake_task *t = plain[j];
-        int s = rc == PGWAKE_OK ? st[j] : rc;
-        if (s == PGWAKE_LOST && retried)
-            s = retry_outcome(w, t, NULL);
-        if (s == PGWAKE_OK || s == PGWAKE_LOST)
-            pgwk_held_remove(w, t->id);
-        if (s == PGWAKE_LOST)
-            wk_warn(&w->log, "task %lld: the lease (token %lld) is no longer ours; nothing changed",
-                    t->id, t->lease_token);
+    pgwk_sort_by_id(plain, m);
+    int rc = pgwk_complete_many(w, plain, m, st, false);
+    for (int j = 0; j < m; j++)
         for (int i = 0; i < n; i++)
-            if (tasks[i] == t)
-                status[i] = s;
-    }
-    if (rc == PGWAKE_ERROR)
-        wk_error(&w->log, "%s", w->error);
+            if (tasks[i] == plain[j])
+                status[i] = st[j];
     free(plain);
     free(st);
     return rc != PGWAKE_OK ? rc : worst;
