@@ -48,7 +48,7 @@ EXAMPLE_BIN:= $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 BENCH_SRC  := $(wildcard bench/*.c)
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test unit sqltest itest asan asan-smoke valgrind bench demo clean install format deps
+.PHONY: all test unit sqltest itest pytest test-ha asan asan-smoke valgrind bench demo demo-existing clean install format deps
 all: $(BUILD)/pgwake $(BUILD)/libpgwake-worker.a $(WORKER_BIN) $(EXAMPLE_BIN)
 
 $(BUILD)/obj/%.o: src/%.c
@@ -109,6 +109,13 @@ sqltest: all
 itest: all
 	BUILD=$(BUILD) sh tests/run.sh integration
 
+pytest: all
+	BUILD=$(BUILD) sh tests/run.sh python
+
+# Patroni switchover and failover under load (tests/ha; about a minute; also in make test).
+test-ha: all
+	ROOT=$(CURDIR) BUILD=$(CURDIR)/$(BUILD) sh tests/ha/patroni_failover.sh
+
 ASAN_MAKE = $(MAKE) BUILD=build-asan CC=clang SKIP_FUZZ=1 \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  CFLAGS="-O1 -g" LDFLAGS="-fsanitize=address,undefined"
@@ -130,6 +137,10 @@ bench: all $(BENCH_BIN)
 demo: all
 	BUILD=$(BUILD) sh scripts/demo
 
+# The existing-pipeline example (Python workers over their own tables) under the daemon.
+demo-existing: all
+	BUILD=$(BUILD) sh scripts/demo-existing
+
 deps:
 	sh scripts/install-deps
 
@@ -137,6 +148,14 @@ deps:
 # systemd files (the unit's ExecStart pointed at this PREFIX), and the worker
 # library with its header and a pgwake-worker.pc for pkg-config. DESTDIR stages
 # the files for a package: `make install DESTDIR=/tmp/x PREFIX=/usr`.
+# The Python package goes where Debian's /usr/bin/python3 looks: the shared
+# dist-packages under /usr, the versioned one under any other prefix.
+PY_FILES := $(wildcard python/pgwake/*.py) python/pgwake/py.typed
+ifeq ($(PREFIX),/usr)
+  PYTHON_DIR ?= $(PREFIX)/lib/python3/dist-packages
+else
+  PYTHON_DIR ?= $(PREFIX)/lib/python$(shell /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo 3)/dist-packages
+endif
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	  $(DESTDIR)$(PREFIX)/include/pgwake $(DESTDIR)$(PREFIX)/share/man/man1 \
@@ -154,6 +173,8 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e "s|@VERSION@|$$v|g" pgwake-worker.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/pgwake-worker.pc
 	chmod 644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/pgwake-worker.pc
+	install -d $(DESTDIR)$(PYTHON_DIR)/pgwake
+	install -m 644 $(PY_FILES) $(DESTDIR)$(PYTHON_DIR)/pgwake/
 
 # fuzz: libFuzzer targets (fuzz/fuzz.mk: clang, ASan+UBSan, objects in
 # build-fuzz/), each run FUZZ_SECONDS (default 60); fuzz-smoke runs each ~5 s,

@@ -1,8 +1,8 @@
 #!/bin/sh
 # bench/run.sh: runs every benchmark script in bench/ in turn (claim.sh when it
 # is there, then wake.sh, burst.sh, idle.sh, then any other bench/*.sh) and
-# rewrites the sections "## Wake latency", "## Notification burst" and
-# "## Idle cost" of docs/benchmarks.md with the figures of this run. Every other
+# rewrites the sections "## Wake latency", "## Notification burst",
+# "## Idle cost" and "## Python worker" of docs/benchmarks.md with the figures of this run. Every other
 # section of that file (e.g. "## Claim throughput", which claim.sh's owner
 # maintains) is kept as it is; a missing section is appended. In a section
 # of ours, a hand-written analysis after a line "<!-- kept by bench/run.sh -->"
@@ -50,6 +50,7 @@ section_of() {
     wake) echo "Wake latency" ;;
     burst) echo "Notification burst" ;;
     idle) echo "Idle cost" ;;
+    python_worker) echo "Python worker" ;;
     *) echo "" ;;
     esac
 }

@@ -4,6 +4,8 @@
 -- them: every function here is safe to run concurrently and often):
 --   pgwake.expire_leases()  declares dead the workers whose heartbeat is overdue
 --                           and returns their task leases to pending (SPEC 3);
+--   pgwake.retry_releases() runs again the release_sql statements that failed
+--                           (leases in users' own tables, sql/0003);
 --   pgwake.prune()          deletes done tasks, finished runs and ended workers
 --                           older than 7 days.
 --
@@ -42,7 +44,8 @@ DO $$ BEGIN RAISE EXCEPTION 'this is not pg_cron''s database (see SHOW cron.data
 -- Unschedule both jobs of database :db (zero rows when there were none).
 SELECT cron.unschedule(jobid), jobname
   FROM cron.job
- WHERE jobname IN ('pgwake-expire-leases-' || :'db', 'pgwake-prune-' || :'db');
+ WHERE jobname IN ('pgwake-expire-leases-' || :'db', 'pgwake-prune-' || :'db',
+                   'pgwake-retry-releases-' || :'db');
 \else
 -- pg_cron 1.5 and later schedule in seconds: expire every 5 seconds, so a dead
 -- worker's task waits at most heartbeat_timeout + 5 s without a daemon.
@@ -60,6 +63,10 @@ SELECT cron.schedule_in_database('pgwake-expire-leases-' || :'db', :'every',
                                  'SELECT * FROM pgwake.expire_leases()', :'db')
        AS expire_leases_job;
 
+SELECT cron.schedule_in_database('pgwake-retry-releases-' || :'db', :'every',
+                                 'SELECT count(*) FROM pgwake.retry_releases()', :'db')
+       AS retry_releases_job;
+
 -- Daily at 03:17 (server time), away from the top of the hour.
 SELECT cron.schedule_in_database('pgwake-prune-' || :'db', '17 3 * * *',
                                  'SELECT pgwake.prune()', :'db')
@@ -69,5 +76,6 @@ SELECT cron.schedule_in_database('pgwake-prune-' || :'db', '17 3 * * *',
 -- What is scheduled now for database :db; recent outcomes are in cron.job_run_details.
 SELECT jobid, jobname, schedule, command, database, active
   FROM cron.job
- WHERE jobname IN ('pgwake-expire-leases-' || :'db', 'pgwake-prune-' || :'db')
+ WHERE jobname IN ('pgwake-expire-leases-' || :'db', 'pgwake-prune-' || :'db',
+                   'pgwake-retry-releases-' || :'db')
  ORDER BY jobname;

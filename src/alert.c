@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -511,6 +512,8 @@ void alert_set_conf(Alerter *a, const AlertConf *conf)
         a->email_target = fmt("email to %s", a->conf.email_to);
     if (a->conf.webhook_url)
         a->webhook_target = http_url_label(a->conf.webhook_url);
+    if (a->conf.webhook_url && strncasecmp(a->conf.webhook_url, "http://", 7) == 0)
+        log_warn("alerts: webhook_url is http://: alerts travel unencrypted (use https://)");
     a->email_on = a->email_target != NULL;
     a->webhook_on = a->webhook_target != NULL;
     if (!a->email_on && (a->conf.email_to || a->conf.smtp_url))

@@ -3,6 +3,7 @@
  * the From and To lists, and libcurl's SMTP options (TLS whenever a user is
  * set, so credentials never travel in clear text). */
 #include "alert_mail.h"
+#include "config_keys.h"
 #include "errfmt.h"
 
 #include <stdio.h>
@@ -296,13 +297,14 @@ static size_t reply_cb(char *buf, size_t size, size_t nitems, void *arg)
 
 /* mail_easy_setup sets the SMTP options of one try on e. TLS is required
  * (CURLUSESSL_ALL: STARTTLS on smtp://, implicit on smtps://) whenever a user
- * is set, so a server without STARTTLS fails the transfer instead of getting
+ * is set (in smtp_user or in the URL), so a server without STARTTLS fails the transfer instead of getting
  * the password in clear text; without a user, a plain local relay is allowed.
  * The response timeout bounds the waits libcurl makes outside the multi
  * interface's control (end of DATA, QUIT). */
 bool mail_easy_setup(CURL *e, MailJob *m, int64_t timeout_ms, char *why, size_t n)
 {
-    bool tls = m->user || strncasecmp(m->url, "smtps:", 6) == 0;
+    /* Credentials in the URL (smtp://user:pass@host) count like smtp_user. */
+    bool tls = m->user || url_has_userinfo(m->url) || strncasecmp(m->url, "smtps:", 6) == 0;
     long resp_s = (long)((timeout_ms + 999) / 1000);
     m->off = 0;
     m->reply[0] = '\0';

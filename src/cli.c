@@ -103,25 +103,6 @@ bool cli_parse(int argc, char **argv, CliOpts *o, char *err)
     return true;
 }
 
-/* dsn_pick returns the connection string by SPEC section 6's order: -d,
- * PGWAKE_DSN, the config's dsn, DATABASE_URL, POSTGRES_URL, else "" (libpq's
- * own defaults: PGHOST, PGDATABASE, ...). */
-const char *dsn_pick(const char *opt_d, const char *conf_dsn, GetenvFn env)
-{
-    const char *v;
-    if (opt_d && *opt_d)
-        return opt_d;
-    if ((v = env("PGWAKE_DSN")) && *v)
-        return v;
-    if (conf_dsn && *conf_dsn)
-        return conf_dsn;
-    if ((v = env("DATABASE_URL")) && *v)
-        return v;
-    if ((v = env("POSTGRES_URL")) && *v)
-        return v;
-    return "";
-}
-
 static const char *real_getenv(const char *name) { return getenv(name); }
 
 /* cli_load_config loads the configuration when one is named or found; returns
@@ -146,17 +127,24 @@ int cli_load_config(const CliOpts *o, bool required, Config **out)
 }
 
 /* cli_connect opens a blocking connection for a one-shot command; NULL after
- * printing why (libpq's message never contains the password). */
+ * printing why, with the password masked and a bad string described, never
+ * quoted (dsn.c). */
 PGconn *cli_connect(const CliOpts *o, const Config *cfg)
 {
-    const char *dsn = dsn_pick(o->dsn, cfg ? cfg->dsn : NULL, real_getenv);
+    const char *dsn;
+    char err[ERR_LEN];
+    if (!dsn_resolve(o->dsn, cfg ? cfg->dsn : NULL, real_getenv, &dsn, err, sizeof err)) {
+        fprintf(stderr, "pgwake: %s\n", err);
+        return NULL;
+    }
     const char *keys[] = {"dbname", "fallback_application_name", NULL};
     const char *vals[] = {dsn, "pgwake", NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (!c || PQstatus(c) != CONNECTION_OK) {
+        snprintf(err, sizeof err, "%s", c ? PQerrorMessage(c) : "out of memory\n");
+        dsn_scrub(dsn, err, sizeof err);
         fprintf(stderr, "pgwake: unable to connect to the database: %s"
-                        "(set -d DSN, PGWAKE_DSN or dsn in the configuration)\n",
-                c ? PQerrorMessage(c) : "out of memory\n");
+                        "(set -d DSN, PGWAKE_DSN or dsn in the configuration)\n", err);
         PQfinish(c);
         return NULL;
     }
@@ -165,13 +153,22 @@ PGconn *cli_connect(const CliOpts *o, const Config *cfg)
 
 /* cli_open_db is what one-shot database commands start with: the optional
  * configuration (for its dsn), then a connection. NULL with *rc set (2 for a
- * bad configuration, 1 for an unreachable database). */
+ * bad configuration or connection string, 1 for an unreachable database). */
 PGconn *cli_open_db(const CliOpts *o, int *rc)
 {
     Config *cfg;
+    const char *dsn;
+    char err[ERR_LEN];
     *rc = cli_load_config(o, false, &cfg);
     if (*rc)
         return NULL;
+    /* A bad connection string is a usage error (2), an unreachable server a runtime one. */
+    if (!dsn_resolve(o->dsn, cfg ? cfg->dsn : NULL, real_getenv, &dsn, err, sizeof err)) {
+        fprintf(stderr, "pgwake: %s\n", err);
+        cfg_free(cfg);
+        *rc = EXIT_USAGE;
+        return NULL;
+    }
     PGconn *c = cli_connect(o, cfg);
     cfg_free(cfg);
     *rc = c ? EXIT_OK : EXIT_RUNTIME;

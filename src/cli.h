@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "dsn.h"
 
 /* Exit codes of SPEC section 6. */
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_NOT_RUNNING = 3 };
@@ -25,10 +26,7 @@ typedef struct CliOpts {
     char **args;
 } CliOpts;
 
-typedef const char *(*GetenvFn)(const char *name);
-
 bool cli_parse(int argc, char **argv, CliOpts *o, char *err);
-const char *dsn_pick(const char *opt_d, const char *conf_dsn, GetenvFn env);
 int cli_load_config(const CliOpts *o, bool required, Config **out);
 PGconn *cli_connect(const CliOpts *o, const Config *cfg);
 PGconn *cli_open_db(const CliOpts *o, int *rc);

@@ -7,12 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
+#include "config_keys.h"
+#include "http_gate.h"
 #include "migrate.h"
+#include "release_sql.h"
 #include "spawn.h"
 
 typedef struct Findings {
@@ -80,8 +84,32 @@ static void check_stage(const StageConf *s, Findings *f)
     spawn_user_free(&user);
 }
 
+/* Each release_sql is planned on the database (never executed): a statement
+ * it refuses is a problem of the configuration. */
+static void check_release_sql(PGconn *c, const Config *cfg, Findings *f)
+{
+    char err[ERR_LEN];
+    for (const StageConf *s = cfg->stages; s; s = s->next) {
+        if (!s->release_sql)
+            continue;
+        if (release_sql_check(c, cfg->path, s, err)) {
+            say("ok", "stage %s: release_sql accepted by the database", s->name);
+        } else {
+            say("problem", "%s", err);
+            f->conf_problems++;
+        }
+    }
+}
+
 static void check_database(const CliOpts *o, const Config *cfg, Findings *f)
 {
+    const char *dsn;
+    char why[ERR_LEN];
+    if (!dsn_resolve(o->dsn, cfg->dsn, (GetenvFn)getenv, &dsn, why, sizeof why)) {
+        say("problem", "%s", why);
+        f->conf_problems++;
+        return;
+    }
     PGconn *c = cli_connect(o, cfg);
     if (!c) {
         say("problem", "database unreachable (see the message above)");
@@ -103,6 +131,7 @@ static void check_database(const CliOpts *o, const Config *cfg, Findings *f)
         f->env_problems++;
     } else {
         say("ok", "schema pgwake at version %d", v);
+        check_release_sql(c, cfg, f);
     }
     PGresult *r = PQexec(c, "SELECT pg_catalog.current_setting('cron.database_name', true)");
     if (PQresultStatus(r) == PGRES_TUPLES_OK && !PQgetisnull(r, 0, 0) && *PQgetvalue(r, 0, 0))
@@ -123,8 +152,12 @@ static void check_alerts(const AlertConf *a, Findings *f)
         f->warnings++;
         return;
     }
-    if (a->webhook_url)
+    if (a->webhook_url && strncasecmp(a->webhook_url, "http://", 7) == 0) {
+        say("warning", "webhook_url is http://: alerts travel unencrypted (use https://)");
+        f->warnings++;
+    } else if (a->webhook_url) {
         say("ok", "webhook configured");
+    }
     if (!a->email_to)
         return;
     if (!a->smtp_url) {
@@ -140,13 +173,33 @@ static void check_alerts(const AlertConf *a, Findings *f)
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     CURLcode rc = curl_easy_perform(h);
+    char shown[300];
+    url_redact(a->smtp_url, shown, sizeof shown);
     if (rc == CURLE_OK)
-        say("ok", "SMTP server %s reachable", a->smtp_url);
+        say("ok", "SMTP server %s reachable", shown);
     else {
-        say("problem", "SMTP server %s unreachable: %s", a->smtp_url, curl_easy_strerror(rc));
+        say("problem", "SMTP server %s unreachable: %s", shown, curl_easy_strerror(rc));
         f->env_problems++;
     }
     curl_easy_cleanup(h);
+}
+
+static void check_worker_login(const Config *cfg, Findings *f)
+{
+    if (cfg->worker_dsn || !cfg->stages)
+        return;
+    say("warning", "worker_dsn is unset: workers log in with the daemon's own credentials "
+                   "(a role granted pgwake_worker is safer: docs/roles.md)");
+    f->warnings++;
+}
+
+static void check_http(const Config *cfg, Findings *f)
+{
+    if (cfg->control_token || http_listen_is_loopback(cfg->http_listen))
+        return;
+    say("warning", "http_listen %s is reachable from other machines and control_token is unset: "
+                   "control calls will be refused (set control_token)", cfg->http_listen);
+    f->warnings++;
 }
 
 /* cmd_check runs every check and picks the exit code from the worst finding. */
@@ -161,6 +214,8 @@ int cmd_check(const CliOpts *o)
     for (const StageConf *s = cfg->stages; s; s = s->next)
         check_stage(s, &f);
     check_database(o, cfg, &f);
+    check_http(cfg, &f);
+    check_worker_login(cfg, &f);
     check_alerts(&cfg->alerts, &f);
     cfg_free(cfg);
     if (f.conf_problems)

@@ -1,5 +1,5 @@
 /* cmd_cron.c: `pgwake cron install|remove`: schedules expire_leases (the
- * backstop when no daemon runs) and prune with pg_cron, in the database that
+ * backstop when no daemon runs), retry_releases (failed release_sql) and prune with pg_cron, in the database that
  * holds schema pgwake, at the finest step the installed pg_cron offers. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,13 +76,14 @@ static int cron_version(PGconn *cc)
 
 static int cron_apply(PGconn *cc, const char *db, bool install)
 {
-    char expire_job[160], prune_job[160];
+    char expire_job[160], prune_job[160], retry_job[160];
     snprintf(expire_job, sizeof expire_job, "pgwake-expire-leases-%s", db);
     snprintf(prune_job, sizeof prune_job, "pgwake-prune-%s", db);
+    snprintf(retry_job, sizeof retry_job, "pgwake-retry-releases-%s", db);
     if (!install) {
-        const char *p[] = {expire_job, prune_job};
+        const char *p[] = {expire_job, prune_job, retry_job};
         PGresult *r = PQexecParams(cc, "SELECT cron.unschedule(jobid) FROM cron.job"
-                                       " WHERE jobname IN ($1, $2)", 2, NULL, p, NULL, NULL, 0);
+                                       " WHERE jobname IN ($1, $2, $3)", 3, NULL, p, NULL, NULL, 0);
         bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
         if (ok)
             printf("removed %d pg_cron job(s) for database %s\n", PQntuples(r), db);
@@ -101,11 +102,14 @@ static int cron_apply(PGconn *cc, const char *db, bool install)
     const char *every = v >= 105 ? "5 seconds" : "* * * * *";
     const char *p1[] = {expire_job, every, "SELECT * FROM pgwake.expire_leases()", db};
     const char *p2[] = {prune_job, "17 3 * * *", "SELECT pgwake.prune()", db};
+    /* Failed release_sql runs wait for this when no daemon runs. */
+    const char *p3[] = {retry_job, every, "SELECT count(*) FROM pgwake.retry_releases()", db};
     const char *sql = "SELECT cron.schedule_in_database($1, $2, $3, $4)";
-    if (!cron_exec(cc, sql, 4, p1, "schedule expire_leases") || !cron_exec(cc, sql, 4, p2, "schedule prune"))
+    if (!cron_exec(cc, sql, 4, p1, "schedule expire_leases") || !cron_exec(cc, sql, 4, p2, "schedule prune") ||
+        !cron_exec(cc, sql, 4, p3, "schedule retry_releases"))
         return EXIT_RUNTIME;
-    printf("scheduled %s (%s) and %s (daily) with pg_cron in database %s\n", expire_job, every,
-           prune_job, db);
+    printf("scheduled %s and %s (%s) and %s (daily) with pg_cron in database %s\n", expire_job,
+           retry_job, every, prune_job, db);
     return EXIT_OK;
 }
 

@@ -1,5 +1,6 @@
 /* cmd_run.c: `pgwake run`: load the configuration, then hand over to the daemon. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -16,5 +17,14 @@ int cmd_run(const CliOpts *o)
     int rc = cli_load_config(o, true, &cfg);
     if (rc)
         return rc;
+    /* A string libpq cannot parse is a configuration error, said once here
+     * in our words, rather than libpq's (which quote it) on every retry. */
+    const char *dsn;
+    char err[ERR_LEN];
+    if (!dsn_resolve(o->dsn, cfg->dsn, (GetenvFn)getenv, &dsn, err, sizeof err)) {
+        fprintf(stderr, "pgwake run: %s\n", err);
+        cfg_free(cfg);
+        return EXIT_USAGE;
+    }
     return daemon_run(cfg, cfg->path, o->dsn);
 }

@@ -98,6 +98,11 @@ static void print_status(json_t *st, FILE *out)
         json_t *w;
         json_array_foreach(ws, j, w)
             print_worker(w, out);
+        json_array_foreach(json_object_get(s, "release_failures"), j, w)
+            fprintf(out, "  release_sql failing for %s (SQLSTATE %s, attempt %lld): %s\n",
+                    str_or(w, "worker_id", "?"), str_or(w, "sqlstate", "?"),
+                    (long long)json_integer_value(json_object_get(w, "attempts")),
+                    str_or(w, "message", ""));
     }
 }
 

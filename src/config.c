@@ -232,6 +232,13 @@ static bool check_stage(Parse *p)
 {
     if (!p->stage->command)
         return fail(p, p->stage->line, p->sect, "command", "missing (every stage needs one)");
+    if (p->stage->release_sql && !p->stage->pending_sql)
+        return fail(p, key_line_of(p, "release_sql"), p->sect, "release_sql",
+                    "only for a stage with pending_sql (pgwake.tasks leases are released already)");
+    if (p->stage->release_sql && !strstr(p->stage->release_sql, "$1"))
+        return fail(p, key_line_of(p, "release_sql"), p->sect, "release_sql",
+                    "it must reference $1 (the worker id, as in WHERE worker_id = $1)");
+    p->stage->release_sql_line = key_line_of(p, "release_sql");
     return check_order(p, "min_workers", "max_workers", false, "") &&
            check_order(p, "heartbeat_interval", "heartbeat_timeout", true, HB_RULE) &&
            check_order(p, "heartbeat_timeout", "lease", false, HB_RULE) &&
@@ -485,7 +492,7 @@ Config *cfg_load(const char *path, char *err)
         snprintf(err, ERR_LEN, "unable to open %s: %s", path, strerror(errno));
         return NULL;
     }
-    bool ok = cfg_new(&p) && parse_file(&p);
+    bool ok = cfg_file_safe(fileno(p.fp), path, err) && cfg_new(&p) && parse_file(&p);
     fclose(p.fp);
     free(p.cur);
     free(p.ahead);

@@ -33,12 +33,14 @@ typedef struct StageConf {
     int64_t kill_timeout_ms;      /* after SIGTERM, before SIGKILL */
     int max_restarts;             /* crashes within restart_window that make FATAL; 0 = never */
     int64_t memory_limit;         /* bytes of RSS, 0 = none */
-    int claim_batch;              /* PGWAKE_CLAIM_BATCH */
     int64_t task_timeout_ms;      /* a lease's bound from its claim (timeout_at), 0 = none */
     char *user;                   /* NULL = the daemon's user */
     char *directory;              /* absolute (relative ones resolved against Config.dir); NULL = unset */
     char **environment;           /* NULL-terminated "K=V" list, NULL when unset */
     char *pending_sql;            /* NULL unless the stage counts its own work */
+    char *release_sql;            /* with pending_sql: run with $1 = worker id at its end */
+    int release_sql_line;         /* its line in the file, for errors found on the database */
+    int claim_batch;              /* PGWAKE_CLAIM_BATCH, at least 1 */
     struct StageConf *next;       /* file order */
 } StageConf;
 
@@ -91,6 +93,7 @@ bool stage_name_valid(const char *name);
 unsigned cfg_stage_diff(const StageConf *old, const StageConf *new_);
 unsigned cfg_global_diff(const Config *old, const Config *new_);
 bool cfg_read_env_file(const char *path, char ***out, char *err) MUSTCHECK;
+bool cfg_file_safe(int fd, const char *path, char *err) MUSTCHECK;
 void cfg_render_example(FILE *out);
 
 #endif

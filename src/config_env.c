@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "argv.h"
 
@@ -27,6 +28,41 @@ bool url_has_password(const char *s)
             return true;
     }
     return false;
+}
+
+/* url_auth finds the authority of the first scheme:// in url: its start,
+ * and in *len its length up to the path, query or fragment. */
+static const char *url_auth(const char *url, size_t *len)
+{
+    const char *p = url ? strstr(url, "://") : NULL;
+    if (!p)
+        return NULL;
+    *len = strcspn(p + 3, "/?#");
+    return p + 3;
+}
+
+/* url_has_userinfo: does url carry USER[:PASSWORD]@ (credentials, which
+ * must then travel over TLS only)? */
+bool url_has_userinfo(const char *url)
+{
+    size_t len;
+    const char *auth = url_auth(url, &len);
+    return auth && memrchr(auth, '@', len) != NULL;
+}
+
+/* url_redact copies url into out with the password of its userinfo shown as
+ * "****", for logs and `pgwake check`. */
+char *url_redact(const char *url, char *out, size_t n)
+{
+    size_t len;
+    const char *auth = url_auth(url, &len);
+    const char *at = auth ? memrchr(auth, '@', len) : NULL;
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon)
+        snprintf(out, n, "%s", url ? url : "");
+    else
+        snprintf(out, n, "%.*s****%s", (int)(colon + 1 - url), url, at);
+    return out;
 }
 
 /* name_looks_secret guesses from a variable's name (PGPASSWORD, API_KEY,
@@ -163,6 +199,27 @@ static bool read_env_lines(FILE *fp, const char *path, EnvVec *e, char *err)
     return ok;
 }
 
+/* cfg_file_safe: may a root daemon take orders from this file? What it
+ * names runs as root, so a file another user owns or that group or others
+ * may write is code execution for them: refused with the command that
+ * fixes it. Any file is fine for a daemon that is not root. */
+bool cfg_file_safe(int fd, const char *path, char *err)
+{
+    struct stat st;
+    if (geteuid() != 0)
+        return true;
+    if (fstat(fd, &st) != 0)
+        return errf(err, ERR_LEN, "%s: unable to stat: %s", path, strerror(errno));
+    if (st.st_uid != 0)
+        return errf(err, ERR_LEN, "%s: belongs to uid %u, and pgwake runs as root what it "
+                                  "names; run: chown root %s", path, (unsigned)st.st_uid, path);
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return errf(err, ERR_LEN, "%s: can be written by %s, and pgwake runs as root what it "
+                                  "names; run: chmod go-w %s",
+                    path, st.st_mode & S_IWOTH ? "every user" : "its group", path);
+    return true;
+}
+
 /* cfg_read_env_file reads KEY=VALUE lines (# comments, blank lines, optional
  * quotes around a value, optional "export ") into a NULL-terminated "K=V"
  * vector (NULL when empty); refuses a world-readable file holding a secret
@@ -178,7 +235,7 @@ bool cfg_read_env_file(const char *path, char ***out, char *err)
         snprintf(err, ERR_LEN, "unable to open %s: %s", path, strerror(errno));
         return false;
     }
-    bool ok = read_env_lines(fp, path, &e, err);
+    bool ok = cfg_file_safe(fileno(fp), path, err) && read_env_lines(fp, path, &e, err);
     const char *secret = ok ? env_secret_name(e.v, &len) : NULL;
     if (secret && fstat(fileno(fp), &st) == 0 && (st.st_mode & S_IROTH)) {
         snprintf(err, ERR_LEN, "%s: holds a secret (%.*s) and can be read by every user; run: chmod o-r %s",

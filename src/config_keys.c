@@ -2,6 +2,7 @@
  * section; typed setters (defaults run through them too), comparison for
  * reload, and the rendering of conf/pgwake.conf's keys. */
 #include "config_keys.h"
+#include "dsn.h"
 #include "errfmt.h"
 
 #include <errno.h>
@@ -103,8 +104,6 @@ static const KeyDef stage_keys[] = {
      "a worker above this RSS is replaced; 0 = none"},
     {"task_timeout", KT_DURATION, CS(task_timeout_ms), "0", 0, NULL,
      "a task leased this long is cut off, heartbeats or not (attempt counted); 0 = none"},
-    {"claim_batch", KT_INT, CS(claim_batch), "1", KF_RESTART | KF_POSITIVE, NULL,
-     "tasks the worker libraries claim per round trip and complete together (1..1000)"},
     {"user", KT_STR, CS(user), NULL, KF_RESTART, NULL,
      "run workers as this user (the daemon must be root)"},
     {"directory", KT_PATH, CS(directory), NULL, KF_RESTART, NULL,
@@ -113,6 +112,10 @@ static const KeyDef stage_keys[] = {
      "A=1, B=\"x, y\": double quotes keep commas"},
     {"pending_sql", KT_STR, CS(pending_sql), NULL, 0, NULL,
      "counts work in your own tables instead of pgwake.tasks"},
+    {"release_sql", KT_STR, CS(release_sql), NULL, 0, NULL,
+     "with pending_sql: frees an ended worker's leases in your tables; $1 = its id"},
+    {"claim_batch", KT_INT, CS(claim_batch), "1", KF_RESTART | KF_POSITIVE, NULL,
+     "tasks a worker claims per round trip and completes together (PGWAKE_CLAIM_BATCH)"},
 };
 
 #define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
@@ -182,19 +185,11 @@ static bool set_path(const SetArgs *a)
     return replace_str(a, s);
 }
 
-/* set_dsn lets libpq check the syntax, so a typo fails at load, not at connect. */
+/* set_dsn lets libpq check the syntax, so a typo fails at load, not at
+ * connect; the reason is ours, as libpq's quotes the string (dsn.c). */
 static bool set_dsn(const SetArgs *a)
 {
-    char *msg = NULL;
-    PQconninfoOption *opts = *a->v ? PQconninfoParse(a->v, &msg) : NULL;
-    if (*a->v && !opts) {
-        size_t len = msg ? strcspn(msg, "\n") : 0;
-        errf(a->why, a->n, "%.*s", (int)len, msg ? msg : "out of memory");
-        PQfreemem(msg);
-        return false;
-    }
-    PQconninfoFree(opts);
-    return set_text(a, a->v);
+    return dsn_check(a->v, a->why, a->n) && set_text(a, a->v);
 }
 
 /* set_host defaults to gethostname(), so one daemon per machine needs no setting. */
@@ -534,14 +529,18 @@ static bool has_scheme(const char *v, const char *const *schemes)
 static bool valid_smtp_url(const char *v, char *why, size_t n)
 {
     static const char *const schemes[] = {"smtp://", "smtps://", NULL};
+    char shown[300];
     return has_scheme(v, schemes) ||
-           errf(why, n, "\"%s\" is not smtp://HOST[:PORT] or smtps://HOST[:PORT]", v);
+           errf(why, n, "\"%s\" is not smtp://HOST[:PORT] or smtps://HOST[:PORT]",
+                url_redact(v, shown, sizeof shown));
 }
 
 static bool valid_webhook_url(const char *v, char *why, size_t n)
 {
     static const char *const schemes[] = {"http://", "https://", NULL};
-    return has_scheme(v, schemes) || errf(why, n, "\"%s\" is not an http(s):// URL", v);
+    char shown[300];
+    return has_scheme(v, schemes) ||
+           errf(why, n, "\"%s\" is not an http(s):// URL", url_redact(v, shown, sizeof shown));
 }
 
 /* render_key prints "; name = value" with its doc aligned in one column. */

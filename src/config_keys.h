@@ -67,6 +67,8 @@ void keys_free(const KeyTable *t, void *base);
 /* config_env.c */
 const char *env_secret_name(char *const *vars, size_t *len);
 bool url_has_password(const char *s);
+bool url_has_userinfo(const char *url);
+char *url_redact(const char *url, char *out, size_t n);
 bool cfg_alerts_from_env(AlertConf *a, const int *seen, const char *dir, char *why,
                          size_t n) MUSTCHECK;
 char *cfg_default_lock_file(const char *conf_realpath);

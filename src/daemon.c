@@ -16,8 +16,10 @@
 
 #include "cli.h"
 #include "http.h"
+#include "lockfile.h"
 #include "log.h"
 #include "migrate.h"
+#include "release_sql.h"
 #include "reload.h"
 #include "sdnotify.h"
 #include "spawn.h"
@@ -97,8 +99,8 @@ static void kill_all(Daemon *d)
             worker_kill_now(w);
 }
 
-/* Leaves the loop at once with code (start-up failures found on the database). */
-static void daemon_abort(Daemon *d, int code)
+/* daemon_abort leaves the loop at once with code (start-up failures found on the database). */
+void daemon_abort(Daemon *d, int code)
 {
     d->exit_code = code;
     d->stopping = true;
@@ -119,13 +121,8 @@ static void check_cb(void *arg, PGresult *res)
         daemon_abort(d, EXIT_RUNTIME);
         return;
     }
-    int pid = atoi(PQgetvalue(res, 0, 0)), version = atoi(PQgetvalue(res, 0, 1));
-    if (pid != PQbackendPID(db_pgconn(d->db))) {
-        log_error("the database connection goes through a proxy (backend pid %d, reported %d): "
-                  "LISTEN needs a direct connection; point dsn at PostgreSQL itself",
-                  pid, PQbackendPID(db_pgconn(d->db)));
-        daemon_abort(d, EXIT_RUNTIME);
-    } else if (version < migrate_latest()) {
+    int version = atoi(PQgetvalue(res, 0, 0));
+    if (version < migrate_latest()) {
         log_error("schema pgwake is at version %d, this pgwake needs %d: run `pgwake migrate`",
                   version, migrate_latest());
         daemon_abort(d, EXIT_RUNTIME);
@@ -252,8 +249,8 @@ static void on_up(void *arg)
     Daemon *d = arg;
     const char *host[] = {d->cfg->host};
     bool ok =
-        setup_query(d, "SELECT pg_catalog.pg_backend_pid(), (SELECT COALESCE(max(version), 0)"
-                       " FROM pgwake.schema_migrations)", 0, NULL, check_cb) &&
+        setup_query(d, "SELECT COALESCE(max(version), 0) FROM pgwake.schema_migrations", 0, NULL,
+                    check_cb) &&
         setup_query(d, "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended("
                        "'pgwake.host:' || $1, 0))", 1, host, hostlock_cb) &&
         setup_query(d, "SELECT id, pid, pid_start FROM pgwake.workers WHERE host = $1"
@@ -266,10 +263,20 @@ static void on_up(void *arg)
     if (ok && !d->ready)
         ok = setup_query(d, "SELECT stage, state, reason FROM pgwake.stage_state WHERE host = $1", 1,
                          host, stage_state_cb);
+    ok = ok && release_sql_on_connect(d->rsql);
     if (ok)
         maint_on_connect(d->maint); /* the last step is queued by leftovers_cb */
     if (!ok)
         fatal("out of memory queueing the start-up sequence");
+}
+
+static void on_refused(void *arg, const char *why)
+{
+    log_error("the database connection goes through a pooler in transaction or statement pool "
+              "mode (%s): the daemon needs a session of its own for LISTEN and its advisory "
+              "locks; point dsn at PostgreSQL itself or at a pool with pool_mode = session "
+              "(workers may use a transaction pool through worker_dsn)", why);
+    daemon_abort(arg, EXIT_RUNTIME);
 }
 
 static void on_down(void *arg)
@@ -329,6 +336,8 @@ static void on_notify(void *arg, const char *channel, const char *payload)
         each_stage(d, hint_all);
         return;
     case NT_WORKER: {
+        if (strcmp(m.state, "dead") == 0 || strcmp(m.state, "exited") == 0)
+            release_sql_worker_ended(d->rsql, m.worker_id);
         Worker *w = strcmp(m.state, "dead") == 0 ? daemon_worker_by_id(d, m.worker_id) : NULL;
         if (w)
             worker_declared_dead(w);
@@ -405,12 +414,17 @@ static void handle_sigusr1(evutil_socket_t sig, short what, void *arg)
     log_info("worker log files reopened");
 }
 
+static bool is_worker_pid(pid_t pid, void *arg)
+{
+    return daemon_worker_by_pid(arg, pid) != NULL;
+}
+
 static void handle_sigchld(evutil_socket_t sig, short what, void *arg)
 {
     Daemon *d = arg;
     int status;
     pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    while ((pid = spawn_reap(&status, is_worker_pid, d)) > 0) {
         Worker *w = daemon_worker_by_pid(d, pid);
         if (w)
             worker_reaped(w, status);
@@ -515,22 +529,11 @@ static void after_loop(Daemon *d)
 
 static bool take_lock_file(Daemon *d)
 {
-    d->lock_fd = open(d->cfg->lock_file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (d->lock_fd < 0) {
-        log_error("unable to open the lock file %s: %s (set lock_file to a writable path)",
-                  d->cfg->lock_file, strerror(errno));
-        return false;
-    }
-    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-        log_error("another pgwake runs with this configuration (lock file %s is held)",
-                  d->cfg->lock_file);
-        return false;
-    }
-    char pid[24];
-    int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-    if (ftruncate(d->lock_fd, 0) < 0 || write(d->lock_fd, pid, (size_t)n) != n)
-        log_warn("unable to write the pid into %s: %s", d->cfg->lock_file, strerror(errno));
-    return true;
+    char err[ERR_LEN];
+    d->lock_fd = lockfile_take(d->cfg->lock_file, err, sizeof err);
+    if (d->lock_fd < 0)
+        log_error("%s", err);
+    return d->lock_fd >= 0;
 }
 
 /* Every event of the daemon is assigned at once, right after the base, so
@@ -571,11 +574,13 @@ static bool create_parts(Daemon *d, char *err)
             log_error("%s: %s", sc->name, err);
             return false;
         }
-    DbHooks hooks = {.on_notify = on_notify, .on_up = on_up, .on_down = on_down, .arg = d};
+    DbHooks hooks = {.on_notify = on_notify, .on_up = on_up, .on_down = on_down,
+                     .on_refused = on_refused, .arg = d};
     d->db = db_new(d->base, d->dsn, &hooks);
     d->maint = maint_new(d);
     d->memwatch = memwatch_new(d);
-    if (!d->db || !d->maint || !d->memwatch)
+    d->rsql = release_sql_new(d);
+    if (!d->db || !d->maint || !d->memwatch || !d->rsql)
         return false;
     d->alerter = alert_new(d->base, &d->cfg->alerts, d->cfg->host, err);
     if (!d->alerter) {
@@ -619,6 +624,7 @@ static void daemon_free(Daemon *d)
     http_free(d->http);
     maint_free(d->maint);
     memwatch_free(d->memwatch);
+    release_sql_free(d->rsql);
     alert_free(d->alerter);
     db_free(d->db);
     for (int r = 0; r < d->nretired; r++)

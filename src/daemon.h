@@ -35,6 +35,7 @@ typedef struct Daemon {
     MemWatch *memwatch;       /* RSS sampling for memory_limit */
     Alerter *alerter;         /* email / webhook; NULL when none is configured */
     struct Http *http;        /* status, metrics and control on http_listen */
+    struct ReleaseSql *rsql;  /* release_sql registration and retries */
     Stage **stages;
     int nstages;
     int lock_fd;              /* flock'ed lock file */
@@ -66,6 +67,7 @@ Worker *daemon_worker_by_pid(Daemon *d, pid_t pid);
 Worker *daemon_worker_by_id(Daemon *d, const char *id);
 bool daemon_db_settled(const Daemon *d, int64_t window_ms);
 void daemon_maybe_finish(Daemon *d);
+void daemon_abort(Daemon *d, int code);
 uint32_t daemon_rand(void *d);
 
 #endif

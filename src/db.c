@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn_opts.h"
+#include "dsn.h"
 #include "log.h"
+#include "pooler.h"
 
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 10000
@@ -43,6 +46,7 @@ struct DbConn {
     PGresult *last;         /* last result of the in-flight query */
     char last_error[256];
     unsigned long reconnects;
+    unsigned host_turn;     /* first host of a multi-host DSN for the next attempt */
 };
 
 static void sock_cb(evutil_socket_t fd, short what, void *arg);
@@ -63,6 +67,7 @@ static void set_error(DbConn *db, const char *msg)
     size_t n = strlen(db->last_error);
     while (n && (db->last_error[n - 1] == '\n' || db->last_error[n - 1] == ' '))
         db->last_error[--n] = '\0';
+    dsn_scrub(db->dsn, db->last_error, sizeof db->last_error);
 }
 
 static void notice_cb(void *arg, const char *message)
@@ -106,6 +111,7 @@ static void lose(DbConn *db, const char *why)
     db->inflight = NULL;
     db->state = DB_DOWN;
     db->gate_open = false;
+    db->host_turn++; /* a host that failed or hung: start the next attempt after it */
     if (was_up)
         log_warn("database connection lost: %s (reconnecting)", db->last_error);
     /* Fail what cannot be re-sent; callbacks may queue more, so detach first. */
@@ -138,6 +144,31 @@ static void lose(DbConn *db, const char *why)
     schedule_retry(db);
 }
 
+/* The first statement of a connection: is its server session ours alone? A
+ * transaction pool would hand our settings, locks and LISTEN to others. */
+static bool session_is_ours(DbConn *db)
+{
+    char why[256];
+    switch (pooler_probe(db->conn, db->dsn, why, sizeof why)) {
+    case POOL_SESSION:
+        return true;
+    case POOL_UNKNOWN:
+        lose(db, why);
+        return false;
+    case POOL_SHARED:
+        break;
+    }
+    set_error(db, why);
+    event_del(&db->ev);
+    db->ev_added = false;
+    PQfinish(db->conn);
+    db->conn = NULL;
+    db->state = DB_DOWN;
+    if (db->hooks.on_refused)
+        db->hooks.on_refused(db->hooks.arg, db->last_error);
+    return false;
+}
+
 static void connect_poll(DbConn *db)
 {
     switch (PQconnectPoll(db->conn)) {
@@ -167,6 +198,10 @@ static void connect_poll(DbConn *db)
     arm(db, EV_READ | EV_PERSIST);
     log_info("connected to the database (server %d, backend pid %d)", PQserverVersion(db->conn),
              PQbackendPID(db->conn));
+    if (!session_is_ours(db))
+        return;
+    if (!db_query(db, CONN_OPTS_SERVER_SQL, 0, NULL, DBQ_SETUP, NULL, NULL))
+        fatal("out of memory queueing the session's TCP settings");
     if (db->hooks.on_up)
         db->hooks.on_up(db->hooks.arg);
     pump(db);
@@ -174,10 +209,10 @@ static void connect_poll(DbConn *db)
 
 static void start_connect(DbConn *db)
 {
-    const char *keys[] = {"dbname", "fallback_application_name", "keepalives", "keepalives_idle",
-                          "keepalives_interval", "keepalives_count", "tcp_user_timeout", NULL};
-    const char *vals[] = {db->dsn, "pgwake", "1", "10", "5", "3", "30000", NULL};
-    db->conn = PQconnectStartParams(keys, vals, 1);
+    ConnOpts co;
+    conn_opts_build(&co, db->dsn, db->host_turn);
+    db->conn = PQconnectStartParams(co.keys, co.vals, co.expand);
+    conn_opts_free(&co);
     if (!db->conn || PQstatus(db->conn) == CONNECTION_BAD) {
         set_error(db, db->conn ? PQerrorMessage(db->conn) : "out of memory");
         log_warn("unable to connect to the database: %s (retrying in %d ms)", db->last_error,
@@ -270,6 +305,15 @@ static void pump(DbConn *db)
         if (PQisBusy(db->conn))
             return;
         PGresult *r = PQgetResult(db->conn);
+        if (r && conn_opts_must_reconnect(PQresultErrorField(r, PG_DIAG_SQLSTATE))) {
+            char why[300];
+            snprintf(why, sizeof why, "%s (SQLSTATE %s)",
+                     PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY),
+                     PQresultErrorField(r, PG_DIAG_SQLSTATE));
+            PQclear(r);
+            lose(db, why); /* DBQ_RETRY queries go to the next server */
+            return;
+        }
         if (r) {
             PQclear(db->last);
             db->last = r;

@@ -17,6 +17,9 @@ typedef struct DbHooks {
     void (*on_notify)(void *arg, const char *channel, const char *payload);
     void (*on_up)(void *arg);   /* connected: issue DBQ_SETUP queries, then db_open_gate() */
     void (*on_down)(void *arg); /* lost (or failed to connect) */
+    /* A transaction pool shares our server session: the connection is closed
+     * and not retried (pooler.c says why). */
+    void (*on_refused)(void *arg, const char *why);
     void *arg;
 } DbHooks;
 

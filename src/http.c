@@ -18,6 +18,8 @@
 
 #include "cli.h"
 #include "daemon.h"
+#include "http_conns.h"
+#include "http_gate.h"
 #include "log.h"
 #include "report.h"
 #include "statuspage.h"
@@ -28,28 +30,43 @@
 #define MAX_HEADERS 16384
 #define RUNS_DEFAULT 20
 #define RUNS_MAX 500
+#define MAX_WAITING 256         /* requests waiting for the database, all batches */
 
 typedef enum { PK_STATUS, PK_RUNS } PendingKind;
 
-/* A request waiting for its query. It lives until the query's callback, even
- * when the timeout answered first (answered). When the client leaves, evhttp
- * detaches the request from its connection and frees it at our reply, so the
- * reply is still sent (to nobody): that is what frees it. */
-typedef struct Pending {
-    struct Pending *next;
+typedef struct Batch Batch;
+
+/* A request waiting for its batch's query. When the client leaves, evhttp
+ * detaches the request from its connection and frees it at our reply, so
+ * the reply is still sent (to nobody): that is what frees it. */
+typedef struct Waiter {
+    struct Waiter *next;
+    struct evhttp_request *req;
+} Waiter;
+
+/* One query in flight and every request answered from it: a burst of
+ * /status or /runs calls costs one database read, not one each. It lives
+ * until the query's callback, even after the timeout answered its waiters
+ * without the database (timed_out), so a slow database is never asked
+ * again while it still owes the answer. */
+struct Batch {
+    Batch *next;
     struct Http *h;
-    struct evhttp_request *req;    /* NULL once answered */
-    struct evhttp_connection *con; /* NULL once closed; its close callback is ours meanwhile */
-    struct event timer;            /* PENDING_TIMEOUT_S */
     PendingKind kind;
-    bool answered : 1;             /* replied (timeout) before the query ended */
-} Pending;
+    long limit;             /* /runs?limit= of every waiter (PK_RUNS) */
+    Waiter *waiters;
+    struct event timer;     /* PENDING_TIMEOUT_S */
+    bool timed_out : 1;     /* waiters answered without the database */
+};
 
 struct Http {
     Daemon *d;
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
-    Pending *pending;              /* requests waiting for the database */
+    HttpConns *conns;       /* connection cap, accept-error pause */
+    Batch *batches;         /* queries in flight for waiting requests */
+    int nwaiting;           /* requests in every batch */
+    uint64_t busy;          /* requests refused with 503: too many waiting */
 };
 
 /* ---------------------------------------------------------------- replies */
@@ -114,96 +131,116 @@ static void method_not_allowed(struct evhttp_request *req, const char *allow)
 
 /* ---------------------------------------------------------------- requests waiting for the database */
 
-static void pending_close_cb(struct evhttp_connection *con, void *arg)
+/* Answers every waiter of b from res (NULL: without the database). */
+static void batch_answer(Batch *b, PGresult *res)
 {
-    Pending *p = arg;
-    p->con = NULL;
+    Daemon *d = b->h->d;
+    json_t *runs = b->kind == PK_RUNS ? report_runs(res) : NULL;
+    while (b->waiters) {
+        Waiter *w = b->waiters;
+        b->waiters = w->next;
+        b->h->nwaiting--;
+        if (b->kind == PK_STATUS)
+            reply_json(w->req, 200, report_status(d, res));
+        else if (runs)
+            reply_json(w->req, 200, json_pack("{s:O}", "runs", runs));
+        else if (res)
+            reply_error(w->req, 500, "unable to read pgwake.v_runs: %s", PQresultErrorMessage(res));
+        else
+            reply_error(w->req, 503, "the database did not answer (it is unreachable or slow)");
+        free(w);
+    }
+    json_decref(runs);
 }
 
-static void pending_unlink(Pending *p)
+static void batch_unlink(Batch *b)
 {
-    for (Pending **pp = &p->h->pending; *pp; pp = &(*pp)->next)
-        if (*pp == p) {
-            *pp = p->next;
+    for (Batch **pp = &b->h->batches; *pp; pp = &(*pp)->next)
+        if (*pp == b) {
+            *pp = b->next;
             return;
         }
 }
 
-static void pending_free(Pending *p)
+static void batch_db_cb(void *arg, PGresult *res)
 {
-    event_del(&p->timer);
-    if (p->con)
-        evhttp_connection_set_closecb(p->con, NULL, NULL);
-    free(p);
-}
-
-/* Answers a pending request from res (NULL: without the database). */
-static void pending_answer(Pending *p, PGresult *res)
-{
-    if (p->answered || !p->req)
-        return;
-    p->answered = true;
-    event_del(&p->timer);
-    struct evhttp_request *req = p->req;
-    if (p->con)
-        evhttp_connection_set_closecb(p->con, NULL, NULL);
-    p->req = NULL;
-    p->con = NULL;
-    if (p->kind == PK_STATUS) {
-        reply_json(req, 200, report_status(p->h->d, res));
-        return;
-    }
-    json_t *runs = report_runs(res);
-    if (runs)
-        reply_json(req, 200, json_pack("{s:o}", "runs", runs));
-    else if (res)
-        reply_error(req, 500, "unable to read pgwake.v_runs: %s", PQresultErrorMessage(res));
-    else
-        reply_error(req, 503, "the database did not answer (it is unreachable or slow)");
-}
-
-static void pending_db_cb(void *arg, PGresult *res)
-{
-    Pending *p = arg;
+    Batch *b = arg;
     if (res && PQresultStatus(res) != PGRES_TUPLES_OK)
-        log_warn("http: %s query failed: %s", p->kind == PK_STATUS ? "status" : "runs",
+        log_warn("http: %s query failed: %s", b->kind == PK_STATUS ? "status" : "runs",
                  PQresultErrorMessage(res));
     /* A failed status query degrades to the fields that need no database; a
      * failed runs query is the answer itself (its error is reported). */
     bool ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
-    pending_answer(p, ok || p->kind == PK_RUNS ? res : NULL);
-    pending_unlink(p);
-    pending_free(p);
+    batch_answer(b, ok || b->kind == PK_RUNS ? res : NULL);
+    event_del(&b->timer);
+    batch_unlink(b);
+    free(b);
 }
 
-static void pending_timeout_cb(evutil_socket_t fd, short what, void *arg)
+static void batch_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
-    pending_answer(arg, NULL);
+    Batch *b = arg;
+    b->timed_out = true;
+    batch_answer(b, NULL);
 }
 
-/* Queues the query of a read that needs the database; false when it could not
- * be queued (the caller answers without it). */
-static bool pending_start(Http *h, struct evhttp_request *req, PendingKind kind, const char *sql,
-                          int n, const char *const *params)
+/* batch_find: the batch a new request of kind (and limit) may join, or
+ * with *stalled set, a timed-out one of that kind still owed its answer. */
+static Batch *batch_find(Http *h, PendingKind kind, long limit, bool *stalled)
 {
-    Pending *p = calloc(1, sizeof *p);
-    if (!p)
-        return false;
-    p->h = h;
-    p->req = req;
-    p->con = evhttp_request_get_connection(req);
-    p->kind = kind;
-    evtimer_assign(&p->timer, h->d->base, pending_timeout_cb, p);
-    if (!db_query(h->d->db, sql, n, params, 0, pending_db_cb, p)) {
-        free(p);
-        return false;
+    *stalled = false;
+    for (Batch *b = h->batches; b; b = b->next) {
+        if (b->kind != kind)
+            continue;
+        if (b->timed_out)
+            *stalled = true;
+        else if (b->limit == limit)
+            return b;
     }
-    if (event_add(&p->timer, &(struct timeval){PENDING_TIMEOUT_S, 0}))
-        log_warn("http: unable to arm a request timer (the reply waits for the database)");
-    evhttp_connection_set_closecb(p->con, pending_close_cb, p);
-    p->next = h->pending;
-    h->pending = p;
-    return true;
+    return NULL;
+}
+
+/* Joins req to the batch for (kind, limit), starting its query when there
+ * is none. 1 = waiting; 0 = the database is stalled or the query could not
+ * be queued (the caller answers without it); -1 = refused, too busy. */
+static int batch_join(Http *h, struct evhttp_request *req, PendingKind kind, long limit,
+                      const char *sql, int n, const char *const *params)
+{
+    if (h->nwaiting >= MAX_WAITING) {
+        h->busy++;
+        return -1;
+    }
+    bool stalled;
+    Batch *b = batch_find(h, kind, limit, &stalled);
+    if (!b && stalled)
+        return 0;
+    Waiter *w = calloc(1, sizeof *w);
+    if (!w)
+        return 0;
+    if (!b) {
+        if (!(b = calloc(1, sizeof *b))) {
+            free(w);
+            return 0;
+        }
+        b->h = h;
+        b->kind = kind;
+        b->limit = limit;
+        evtimer_assign(&b->timer, h->d->base, batch_timeout_cb, b);
+        if (!db_query(h->d->db, sql, n, params, 0, batch_db_cb, b)) {
+            free(b);
+            free(w);
+            return 0;
+        }
+        if (event_add(&b->timer, &(struct timeval){PENDING_TIMEOUT_S, 0}))
+            log_warn("http: unable to arm a request timer (the reply waits for the database)");
+        b->next = h->batches;
+        h->batches = b;
+    }
+    w->req = req;
+    w->next = b->waiters;
+    b->waiters = w;
+    h->nwaiting++;
+    return 1;
 }
 
 /* ---------------------------------------------------------------- reads */
@@ -243,10 +280,15 @@ static void serve_status(Http *h, struct evhttp_request *req)
                 o += sprintf(o, "%s%s", i ? "," : "", d->stages[i]->name);
             strcpy(o, "}");
             const char *params[] = {d->cfg->host, arr};
-            bool queued = pending_start(h, req, PK_STATUS, report_status_sql, 2, params);
+            int joined = batch_join(h, req, PK_STATUS, 0, report_status_sql, 2, params);
             free(arr);
-            if (queued)
+            if (joined > 0)
                 return;
+            if (joined < 0) {
+                reply_error(req, 503, "busy: %d requests already wait for the database",
+                            MAX_WAITING);
+                return;
+            }
         }
     }
     reply_json(req, 200, report_status(d, NULL));
@@ -273,8 +315,11 @@ static void serve_runs(Http *h, struct evhttp_request *req)
     char lim[24];
     snprintf(lim, sizeof lim, "%ld", limit);
     const char *params[] = {lim};
-    if (!pending_start(h, req, PK_RUNS, report_runs_sql, 1, params))
-        reply_error(req, 500, "out of memory");
+    int joined = batch_join(h, req, PK_RUNS, limit, report_runs_sql, 1, params);
+    if (joined < 0)
+        reply_error(req, 503, "busy: %d requests already wait for the database", MAX_WAITING);
+    else if (joined == 0)
+        reply_error(req, 503, "the database did not answer (it is unreachable or slow)");
 }
 
 static void serve_metrics(Http *h, struct evhttp_request *req)
@@ -307,44 +352,6 @@ static void serve_page(Http *h, struct evhttp_request *req)
 
 /* ---------------------------------------------------------------- control */
 
-/* http_host_allowed: is host (a Host header, or an Origin's host part) the
- * listen address itself or a loopback name with its port? Anything else is
- * refused for control calls: a DNS-rebinding page carries its own name. */
-bool http_host_allowed(const char *host, const char *listen)
-{
-    if (!host || !*host || !listen)
-        return false;
-    if (strcasecmp(host, listen) == 0)
-        return true;
-    const char *colon = strrchr(listen, ':');
-    if (!colon)
-        return false;
-    const char *port = colon + 1;
-    static const char *const loopback[] = {"localhost", "127.0.0.1", "[::1]"};
-    for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++) {
-        size_t n = strlen(loopback[i]);
-        if (strncasecmp(host, loopback[i], n) != 0)
-            continue;
-        if (host[n] == ':' && strcmp(host + n + 1, port) == 0)
-            return true;
-        if (host[n] == '\0' && strcmp(port, "80") == 0) /* the default port is left out */
-            return true;
-    }
-    return strcmp(port, "80") == 0 && strlen(host) == (size_t)(colon - listen) &&
-           strncasecmp(host, listen, (size_t)(colon - listen)) == 0;
-}
-
-/* http_token_equal compares in time that depends on the expected token's
- * length only, never on where the first difference is. */
-bool http_token_equal(const char *given, const char *expected)
-{
-    size_t gl = strlen(given), el = strlen(expected);
-    unsigned char diff = gl != el;
-    for (size_t i = 0; i < el; i++)
-        diff |= (unsigned char)(expected[i] ^ (i < gl ? given[i] : 0));
-    return diff == 0;
-}
-
 static bool is_json_type(const char *ct)
 {
     static const char json[] = "application/json";
@@ -372,6 +379,12 @@ static bool control_allowed(Http *h, struct evhttp_request *req)
     if (origin && (strncasecmp(origin, "http://", 7) != 0 ||
                    !http_host_allowed(origin + 7, cfg->http_listen))) {
         reply_error(req, 403, "cross-origin control call refused (Origin %s)", origin);
+        return false;
+    }
+    if (!cfg->control_token && !http_listen_is_loopback(cfg->http_listen)) {
+        reply_error(req, 403, "control calls are off: http_listen %s is reachable from other "
+                              "machines and control_token is unset (set control_token)",
+                    cfg->http_listen);
         return false;
     }
     const char *token = evhttp_find_header(in, "X-Pgwake-Token");
@@ -471,6 +484,13 @@ static void request_cb(struct evhttp_request *req, void *arg)
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     if (!path || !*path)
         path = "/";
+    const char *host = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+    if (!http_read_host_ok(host, h->d->cfg->http_listen)) {
+        reply_error(req, 403, "Host \"%.100s\" is neither %s nor a loopback name (a loopback "
+                              "listener answers to its own names only)",
+                    host, h->d->cfg->http_listen);
+        return;
+    }
     if (strncmp(path, "/stages/", 8) == 0) {
         serve_control(h, req, path + 8);
         return;
@@ -544,26 +564,63 @@ Http *http_new(Daemon *d, char *err)
         free(h);
         return NULL;
     }
+    h->conns = http_conns_new(d->base, h->http, evhttp_bound_socket_get_listener(h->sock),
+                              http_conns_default_cap());
+    if (!h->conns)
+        log_warn("http: out of memory for the connection cap (connections are not counted)");
     log_info("http: listening on %s", listen);
+    if (!d->cfg->control_token && !http_listen_is_loopback(listen))
+        log_warn("http: %s is reachable from other machines and control_token is unset: "
+                 "control calls are refused (set control_token to allow them)", listen);
     return h;
 }
 
-/* http_free closes the listener and every connection; requests still waiting
- * for the database are dropped unanswered. Call it before db_free: it cancels
- * their callbacks on the daemon's connection. */
+/* http_metrics writes the HTTP families of /metrics (Prometheus text). */
+void http_metrics(const Http *h, struct evbuffer *out)
+{
+    HttpConnStats st = http_conns_stats(h ? h->conns : NULL);
+    evbuffer_add_printf(out, "# HELP pgwake_http_connections HTTP connections open now\n"
+                             "# TYPE pgwake_http_connections gauge\n"
+                             "pgwake_http_connections %d\n", st.open);
+    evbuffer_add_printf(out, "# HELP pgwake_http_connections_max HTTP connections allowed at once\n"
+                             "# TYPE pgwake_http_connections_max gauge\n"
+                             "pgwake_http_connections_max %d\n", st.cap);
+    evbuffer_add_printf(out, "# HELP pgwake_http_accept_pauses_total Times accepting stopped: "
+                             "at the connection cap, or after an accept error such as EMFILE\n"
+                             "# TYPE pgwake_http_accept_pauses_total counter\n"
+                             "pgwake_http_accept_pauses_total{reason=\"cap\"} %llu\n"
+                             "pgwake_http_accept_pauses_total{reason=\"error\"} %llu\n",
+                        (unsigned long long)st.cap_pauses, (unsigned long long)st.err_pauses);
+    evbuffer_add_printf(out, "# HELP pgwake_http_busy_total Requests refused with 503: too many "
+                             "already waiting for the database\n"
+                             "# TYPE pgwake_http_busy_total counter\n"
+                             "pgwake_http_busy_total %llu\n",
+                        (unsigned long long)(h ? h->busy : 0));
+}
+
+/* http_free closes the listener and every connection. Requests still
+ * waiting for the database get a 503 reply, which is what frees one whose
+ * client left (the others' connections close before it is flushed). Call
+ * it before db_free: it cancels their callbacks on the daemon's connection. */
 void http_free(Http *h)
 {
     if (!h)
         return;
-    while (h->pending) {
-        Pending *p = h->pending;
-        h->pending = p->next;
-        db_cancel_arg(h->d->db, p);
-        /* A request whose client left is ours alone; the others go with evhttp_free. */
-        if (p->req && !p->con)
-            evhttp_request_free(p->req);
-        pending_free(p);
+    while (h->batches) {
+        Batch *b = h->batches;
+        h->batches = b->next;
+        db_cancel_arg(h->d->db, b);
+        event_del(&b->timer);
+        while (b->waiters) {
+            Waiter *w = b->waiters;
+            b->waiters = w->next;
+            reply_error(w->req, 503, "pgwake is stopping");
+            free(w);
+        }
+        free(b);
     }
+    http_conns_stop(h->conns);
     evhttp_free(h->http);
+    http_conns_free(h->conns);
     free(h);
 }

@@ -7,12 +7,12 @@
 #include <stdbool.h>
 
 struct Daemon;
+struct evbuffer;
 
 typedef struct Http Http;
 
 Http *http_new(struct Daemon *d, char *err);
 void http_free(Http *h);
-bool http_host_allowed(const char *host, const char *listen);
-bool http_token_equal(const char *given, const char *expected);
+void http_metrics(const Http *h, struct evbuffer *out);
 
 #endif

@@ -1,6 +1,7 @@
 /* httpcli.c: a blocking HTTP request to the daemon for the one-shot commands.
  * Proxies are never used (the daemon is local, and a proxy would see the
- * token); control calls carry X-Requested-With, a JSON body and the token. */
+ * token); control calls carry X-Requested-With, a JSON body and the token,
+ * and only they: a read has no use for it, so it never risks it. */
 #include "httpcli.h"
 
 #include <curl/curl.h>
@@ -57,7 +58,7 @@ bool httpcli_call(const Config *cfg, bool post, const char *path, HttpReply *out
         return false;
     }
     struct curl_slist *hd = NULL;
-    if (cfg && cfg->control_token) {
+    if (post && cfg && cfg->control_token) {
         snprintf(tok, sizeof tok, "X-Pgwake-Token: %s", cfg->control_token);
         hd = curl_slist_append(hd, tok);
     }

@@ -30,9 +30,10 @@ static const Command commands[] = {
      "  is newer than this pgwake. --status lists each migration as applied or pending.\n"},
     {"cron", cmd_cron,
      "pgwake cron install|remove [-c FILE] [-d DSN]\n"
-     "  Schedules (or unschedules) pgwake.expire_leases() and pgwake.prune() with pg_cron\n"
-     "  (cron.schedule_in_database), so dead workers' leases are released even when no\n"
-     "  daemon runs: every 5 seconds with pg_cron 1.5 or later, every minute before.\n"},
+     "  Schedules (or unschedules) pgwake.expire_leases(), pgwake.retry_releases() and\n"
+     "  pgwake.prune() with pg_cron (cron.schedule_in_database), so dead workers' leases\n"
+     "  are released (and failed release_sql runs retried) even when no daemon runs:\n"
+     "  every 5 seconds with pg_cron 1.5 or later, every minute before.\n"},
     {"check", cmd_check,
      "pgwake check [-c FILE] [-d DSN]\n"
      "  Read-only: validates the configuration, the database and its schema version, each\n"

@@ -20,7 +20,9 @@
 
 #define WORKER_ID_MAX 128      /* longer worker ids are cut in the prefix */
 #define REOPEN_RETRY_MS 1000   /* a missing file is retried at most this often */
-#define OPEN_FLAGS (O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+/* O_NOFOLLOW: a link planted in log_dir must not send lines (or the daemon's
+ * O_CREAT) into another file. */
+#define OPEN_FLAGS (O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW)
 
 struct OutLog {
     char *path;            /* <dir>/<stage>.log */
@@ -80,16 +82,22 @@ static int mkdir_p(const char *dir)
 static bool open_file(OutLog *o)
 {
     struct stat st;
-    int fd = open(o->path, OPEN_FLAGS, 0640);
+    int fd = open(o->path, OPEN_FLAGS, 0600);
 
     if (fd < 0)
         return false;
+    /* Someone else's file (or a fifo) is not ours to write into. */
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        close(fd);
+        errno = EPERM;
+        return false;
+    }
     /* Open first, then close: a failed open keeps the old file. (The new fd
      * can only equal the old one if someone closed ours behind our back.) */
     if (o->fd >= 0 && o->fd != fd)
         close(o->fd);
     o->fd = fd;
-    o->size = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : 0;
+    o->size = (int64_t)st.st_size;
     o->torn = false;
     o->open_errno = 0;
     return true;
@@ -117,7 +125,10 @@ OutLog *outlog_open(const char *dir, const char *stage, int64_t max_bytes, int b
     o->fd = -1;
     outlog_set_limits(o, max_bytes, backups);
     if (!open_file(o)) {
-        errf(err, errlen, "unable to open %s: %s", o->path, strerror(errno));
+        errf(err, errlen, "unable to open %s: %s", o->path,
+             errno == ELOOP   ? "it is a symbolic link, which pgwake never follows (remove it)"
+             : errno == EPERM ? "it is not a regular file of this daemon's user (remove it)"
+                              : strerror(errno));
         outlog_close(o);
         return NULL;
     }

@@ -11,6 +11,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "release_sql.h"
 
 static void keep_running_values(Config *n, const Config *old)
 {
@@ -104,6 +105,7 @@ void daemon_reload(Daemon *d)
     }
     if (d->alerter)
         alert_set_conf(d->alerter, &n->alerts);
+    release_sql_reload(d->rsql);
     retire_config(d, old);
     daemon_maybe_finish(d); /* a removed stage with no worker left is freed now */
     log_info("configuration reloaded from %s", d->conf_path);

@@ -11,8 +11,11 @@
 #include <event2/buffer.h>
 
 #include "daemon.h"
+#include "http.h"
 #include "maint.h"
 #include "metrics.h"
+#include "outlog.h"
+#include "release_sql.h"
 #include "stage.h"
 #include "worker.h"
 
@@ -141,6 +144,8 @@ json_t *report_stage(Stage *s, PGresult *res)
     json_object_set_new(o, "spawns", json_integer((json_int_t)s->st.spawns));
     json_object_set_new(o, "min_workers", json_integer(s->conf->min_workers));
     json_object_set_new(o, "max_workers", json_integer(s->conf->max_workers));
+    if (s->conf->release_sql)
+        json_object_set_new(o, "release_failures", release_sql_failures_json(s->d->rsql, s->name));
     /* The list holds the newest first; people read the oldest first. */
     json_t *ws = json_array();
     for (Worker *w = s->workers; w; w = w->next)
@@ -229,6 +234,12 @@ static void stage_families(Daemon *d, struct evbuffer *out)
         if (!d->stages[i]->removed)
             evbuffer_add_printf(out, "pgwake_stage_claimable{stage=\"%s\"} %d\n",
                                 d->stages[i]->name, d->stages[i]->claimable);
+    family(out, "pgwake_release_sql_failing", "gauge",
+           "Ended workers whose release_sql failed and waits for its retry (stages with release_sql)");
+    for (int i = 0; i < d->nstages; i++)
+        if (!d->stages[i]->removed && d->stages[i]->conf->release_sql)
+            evbuffer_add_printf(out, "pgwake_release_sql_failing{stage=\"%s\"} %d\n",
+                                d->stages[i]->name, release_sql_failing(d->rsql, d->stages[i]->name));
     for (size_t c = 0; c < sizeof stage_counters / sizeof stage_counters[0]; c++) {
         family(out, stage_counters[c].name, "counter", stage_counters[c].help);
         for (int i = 0; i < d->nstages; i++) {
@@ -284,6 +295,14 @@ void report_metrics(Daemon *d, struct evbuffer *out)
     evbuffer_add_printf(out, "pgwake_notifications_unparseable_total %llu\n",
                         (unsigned long long)d->st.unparseable);
     stage_families(d, out);
+    family(out, "pgwake_log_lines_dropped_total", "counter",
+           "Worker output lines lost because the stage's log file could not be written");
+    for (int i = 0; i < d->nstages; i++)
+        if (!d->stages[i]->removed)
+            evbuffer_add_printf(out, "pgwake_log_lines_dropped_total{stage=\"%s\"} %llu\n",
+                                d->stages[i]->name,
+                                (unsigned long long)outlog_dropped(d->stages[i]->log));
+    http_metrics(d->http, out);
     family(out, "pgwake_wake_latency_seconds", "histogram",
            "From a notification naming the stage to the W that woke an idle worker for it");
     for (int i = 0; i < d->nstages; i++)

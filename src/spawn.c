@@ -20,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define STATUS_FD_MIN 10 /* exec-status pipe and scratch dups live above fds 0-3 */
@@ -40,7 +41,7 @@ static char *join(const char *a, const char *b)
 
 /* spawn_lookup_user looks name (or a numeric uid) up in the user database,
  * with its supplementary groups, so the child can drop privileges without
- * calling anything that is not async-signal-safe. */
+ * calling anything that is not async-signal-safe. false with err and errno. */
 bool spawn_lookup_user(const char *name, SpawnUser *out, char *err, size_t errlen)
 {
     struct passwd pw, *res = NULL;
@@ -69,17 +70,20 @@ bool spawn_lookup_user(const char *name, SpawnUser *out, char *err, size_t errle
         bufsz *= 2;
     }
     if (!res) {
-        if (rc == 0 || rc == ENOENT || rc == ESRCH)
+        bool unknown = rc == 0 || rc == ENOENT || rc == ESRCH;
+        if (unknown)
             errf(err, errlen, "unknown user %s", name);
         else
             errf(err, errlen, "unable to look up user %s: %s", name, strerror(rc));
         free(buf);
+        errno = unknown ? ENOENT : rc; /* EMFILE here is the daemon's (spawn_errno_ours) */
         return false;
     }
     int ng = SPAWN_MAX_GROUPS;
     if (getgrouplist(pw.pw_name, pw.pw_gid, out->groups, &ng) < 0) {
         errf(err, errlen, "user %s is in more than %d groups", name, SPAWN_MAX_GROUPS);
         free(buf);
+        errno = E2BIG;
         return false;
     }
     out->uid = pw.pw_uid;
@@ -236,14 +240,25 @@ static size_t count(char *const *v)
     return n;
 }
 
+/* The daemon's own ways into the database, kept from workers when they have
+ * a worker_dsn of their own: passwords, password and service files, client
+ * certificates, the user name (with trust, peer or a cert, the name is the
+ * credential) and every connection string pgwake itself reads. Where the
+ * server is (PGHOST, PGPORT, PGSSLMODE, PGSSLROOTCERT ...) stays. */
+char *const spawn_credential_vars[] = {
+    "PGPASSWORD", "PGPASSFILE", "PGSERVICE", "PGSERVICEFILE", "PGSSLKEY", "PGSSLCERT",
+    "PGUSER", "PGWAKE_DSN", "DATABASE_URL", "POSTGRES_URL", NULL,
+};
+
 /* spawn_build_env builds a worker's environment: base (the daemon's environ)
- * minus the daemon's secrets (SMTP_PASSWORD, PGWAKE_CONTROL_TOKEN, always) and
- * the keys in drop, then env_file, then environment, then extra (PGWAKE_*),
- * a later entry replacing an earlier one with the same key where it stands.
- * Any list may be NULL. Returns a malloc'd NULL-terminated vector for
- * spawn_env_free, or NULL when out of memory. */
+ * minus the daemon's secrets (SMTP_PASSWORD, PGWAKE_CONTROL_TOKEN, always;
+ * spawn_credential_vars when no_credentials) and the keys in drop, then
+ * env_file, then environment, then extra (PGWAKE_*), a later entry replacing
+ * an earlier one with the same key where it stands. Any list may be NULL.
+ * Returns a malloc'd NULL-terminated vector for spawn_env_free, or NULL when
+ * out of memory. */
 char **spawn_build_env(char *const *base, char *const *env_file, char *const *environment,
-                       char *const *extra, char *const *drop)
+                       char *const *extra, char *const *drop, bool no_credentials)
 {
     static char *const secrets[] = {"SMTP_PASSWORD", "PGWAKE_CONTROL_TOKEN", NULL};
     char *const *layers[] = {env_file, environment, extra};
@@ -254,7 +269,8 @@ char **spawn_build_env(char *const *base, char *const *env_file, char *const *en
     if (!env)
         return NULL;
     for (char *const *p = base; p && *p; p++)
-        if (!in_list(*p, secrets) && !in_list(*p, drop) && !env_put(env, &n, *p))
+        if (!in_list(*p, secrets) && !in_list(*p, drop) &&
+            !(no_credentials && in_list(*p, spawn_credential_vars)) && !env_put(env, &n, *p))
             goto oom;
     for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++)
         for (char *const *p = layers[l]; p && *p; p++)
@@ -491,12 +507,16 @@ pid_t spawn_start(const SpawnReq *r, int *exec_status_fd, char *err, size_t errl
                    !(geteuid() != 0 && r->user->uid == geteuid() && r->user->gid == getegid());
     p.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (p.devnull < 0) {
-        errf(err, errlen, "unable to open /dev/null: %s", strerror(errno));
+        int e = errno;
+        errf(err, errlen, "unable to open /dev/null: %s", strerror(e));
+        errno = e;
         return -1;
     }
     if (!status_pipe(&rd, &p.status_fd)) {
-        errf(err, errlen, "unable to create a pipe: %s", strerror(errno));
+        int e = errno;
+        errf(err, errlen, "unable to create a pipe: %s", strerror(e));
         close(p.devnull);
+        errno = e;
         return -1;
     }
     if (!has_close_range)
@@ -513,6 +533,7 @@ pid_t spawn_start(const SpawnReq *r, int *exec_status_fd, char *err, size_t errl
     if (pid < 0) {
         close(rd);
         errf(err, errlen, "unable to fork: %s", strerror(saved));
+        errno = saved;
         return -1;
     }
     *exec_status_fd = rd;
@@ -523,7 +544,9 @@ pid_t spawn_start(const SpawnReq *r, int *exec_status_fd, char *err, size_t errl
  * of file: the pipe closed on exec), 0 = not known yet, -1 = the child failed
  * before or at execve, with reason such as "exec /x/w: No such file or
  * directory", "chdir /x: Permission denied", "setuid: Operation not
- * permitted". The child then exits 127. Closes nothing. */
+ * permitted". The child then exits 127. SPAWN_EXEC_SHORT (also < 0) is
+ * such a failure for the daemon's own shortage: it ran out of fds setting
+ * up the child's (spawn_errno_ours). Closes nothing. */
 int spawn_exec_status(int fd, char *reason, size_t n)
 {
     ExecStatus st;
@@ -547,10 +570,41 @@ int spawn_exec_status(int fd, char *reason, size_t n)
     st.what[sizeof st.what - 1] = '\0';
     errf(reason, n, "%s%s%s: %s", step_names[st.step], st.what[0] ? " " : "", st.what,
             strerror(st.err));
-    return -1;
+    return st.step == SP_FDS && spawn_errno_ours(st.err) ? SPAWN_EXEC_SHORT : -1;
 }
 
 /* ------------------------------------------------------------------- others */
+
+/* spawn_reap reaps one child that has ended, 0 when none has (-1 with
+ * errno on failure). It looks first without reaping (WNOWAIT): while the
+ * child is a zombie its pid cannot be reused, so when leader says it led a
+ * worker's group, the group is killed (descendants included) before its
+ * number can name someone else's. */
+pid_t spawn_reap(int *status, bool (*leader)(pid_t pid, void *arg), void *arg)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+        return -1;
+    if (si.si_pid == 0)
+        return 0;
+    if (leader && leader(si.si_pid, arg))
+        kill(-si.si_pid, SIGKILL);
+    pid_t pid;
+    do
+        pid = waitpid(si.si_pid, status, 0);
+    while (pid < 0 && errno == EINTR);
+    return pid;
+}
+
+/* spawn_errno_ours: was a failed pipe, socketpair, open or fork the
+ * daemon's own shortage (fds, processes, memory) rather than the worker's
+ * fault? Such a failure is retried after a backoff and never counted as a
+ * crash: HTTP clients holding fds must not make a stage FATAL. */
+bool spawn_errno_ours(int e)
+{
+    return e == EMFILE || e == ENFILE || e == EAGAIN || e == ENOMEM || e == ENOBUFS;
+}
 
 /* spawn_proc_start_time returns field 22 of /proc/PID/stat (start time in
  * clock ticks since boot), or -1: a pid and its start time name a process

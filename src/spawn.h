@@ -30,8 +30,9 @@ void spawn_user_free(SpawnUser *u);
 char *spawn_resolve_path(const char *argv0, const char *directory, const char *path_env,
                          char *err, size_t errlen) MUSTCHECK;
 
+extern char *const spawn_credential_vars[];
 char **spawn_build_env(char *const *base, char *const *env_file, char *const *environment,
-                       char *const *extra, char *const *drop) MUSTCHECK;
+                       char *const *extra, char *const *drop, bool no_credentials) MUSTCHECK;
 void spawn_env_free(char **env);
 
 /* What to start; every fd stays the caller's (spawn_start closes none). */
@@ -46,6 +47,9 @@ typedef struct SpawnReq {
 } SpawnReq;
 
 pid_t spawn_start(const SpawnReq *r, int *exec_status_fd, char *err, size_t errlen) MUSTCHECK;
+bool spawn_errno_ours(int e);
+pid_t spawn_reap(int *status, bool (*leader)(pid_t pid, void *arg), void *arg);
+#define SPAWN_EXEC_SHORT (-2) /* spawn_exec_status: failed for the daemon's fd shortage */
 int spawn_exec_status(int fd, char *reason, size_t n);
 
 long long spawn_proc_start_time(pid_t pid);

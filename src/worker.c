@@ -147,7 +147,7 @@ static char **worker_env(const Worker *w, const SpawnUser *user)
     const Stage *s = w->stage;
     const Daemon *d = s->d;
     char lease[32], hb[32];
-    char *extra[12];
+    char *extra[11];
     size_t n = 0;
     /* A worker run as another user gets that user's identity, as login would. */
     if (user && user->home && asprintf(&extra[n], "HOME=%s", user->home) > 0) n++;
@@ -165,18 +165,22 @@ static char **worker_env(const Worker *w, const SpawnUser *user)
     /* Secrets of the daemon stay with the daemon; systemd's sockets too. */
     char *drop[] = {"SMTP_PASSWORD", "PGWAKE_CONTROL_TOKEN", "NOTIFY_SOCKET", "WATCHDOG_USEC",
                     "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", NULL};
-    char **env = spawn_build_env(environ, d->cfg->env_file_vars, s->conf->environment, extra, drop);
+    char **env = spawn_build_env(environ, d->cfg->env_file_vars, s->conf->environment, extra, drop,
+                                 d->cfg->worker_dsn != NULL);
     for (size_t i = 0; i < n; i++)
         free(extra[i]);
     return env;
 }
 
-static void spawn_failed(Worker *w, const char *reason)
+/* ours: the daemon itself ran out of fds or processes (spawn_errno_ours):
+ * backed off like a crash, never counted toward FATAL. */
+static void spawn_failed(Worker *w, const char *reason, bool ours)
 {
     snprintf(w->reason, sizeof w->reason, "%s", reason);
     w->exec_failed = true;
-    w->countable = daemon_db_settled(w->stage->d, w->stage->conf->heartbeat_timeout_ms);
-    log_error("%s: unable to start a worker: %s", w->stage->name, reason);
+    w->countable = !ours && daemon_db_settled(w->stage->d, w->stage->conf->heartbeat_timeout_ms);
+    log_error("%s: unable to start a worker: %s%s", w->stage->name, reason,
+              ours ? " (the daemon's own shortage: not counted as a crash)" : "");
     worker_set_state(w, WK_EXITED);
     stage_worker_gone(w->stage, w, true, false);
     queue_finish(w, false);
@@ -226,22 +230,24 @@ static void worker_exec(Worker *w)
     char err[ERR_LEN];
     char *path = spawn_resolve_path(c->argv[0], c->directory, worker_path(s), err, sizeof err);
     if (!path) {
-        spawn_failed(w, err);
+        spawn_failed(w, err, false);
         return;
     }
     SpawnUser user = {0};
     if (c->user && !spawn_lookup_user(c->user, &user, err, sizeof err)) {
+        int e = errno;
         free(path);
-        spawn_failed(w, err);
+        spawn_failed(w, err, spawn_errno_ours(e));
         return;
     }
     int wake[2], out[2];
     if (!make_pipes(wake, out)) {
-        snprintf(err, sizeof err, "unable to create pipes: %s", strerror(errno));
+        int e = errno;
+        snprintf(err, sizeof err, "unable to create pipes: %s", strerror(e));
         close_pair(wake), close_pair(out);
         free(path);
         spawn_user_free(&user);
-        spawn_failed(w, err);
+        spawn_failed(w, err, spawn_errno_ours(e));
         return;
     }
     char **env = worker_env(w, c->user ? &user : NULL);
@@ -250,13 +256,14 @@ static void worker_exec(Worker *w)
                     .err_fd = out[1]};
     int exec_fd = -1;
     pid_t pid = spawn_start(&req, &exec_fd, err, sizeof err);
+    int e = errno;
     spawn_env_free(env);
     free(path);
     spawn_user_free(&user);
     close(wake[1]), close(out[1]);
     if (pid < 0) {
         close(wake[0]), close(out[0]);
-        spawn_failed(w, err);
+        spawn_failed(w, err, spawn_errno_ours(e));
         return;
     }
     w->pid = pid;
@@ -437,6 +444,7 @@ static void check_exec(Worker *w)
         return;
     if (st < 0) {
         w->exec_failed = true;
+        w->spawn_short = st == SPAWN_EXEC_SHORT;
         snprintf(w->reason, sizeof w->reason, "%s", reason);
         wlog_warn(w, "%s", reason);
     }
@@ -547,8 +555,8 @@ void worker_reaped(Worker *w, int status)
     close_ev_fd(&w->wake_ev, &w->wake_fd);
     close_ev_fd(&w->exec_ev, &w->exec_fd);
     event_del(&w->timer);
-    /* The group only: the pid itself is reaped and may already be someone else's. */
-    kill(-w->pid, SIGKILL);
+    /* Its group was killed before the reap (spawn_reap), while its pid could
+     * not yet be someone else's. */
 
     bool exit_ok = !w->exec_failed && WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (!w->exec_failed && !w->declared_dead) {
@@ -559,9 +567,10 @@ void worker_reaped(Worker *w, int status)
     }
     bool crashed = !exit_ok && !w->stop_by_us && !w->declared_dead;
     /* Crashes while the database is away (or just back) say nothing about the stage. */
-    w->countable = crashed && daemon_db_settled(s->d, s->conf->heartbeat_timeout_ms);
+    w->countable = crashed && !w->spawn_short && daemon_db_settled(s->d, s->conf->heartbeat_timeout_ms);
     if (crashed)
-        wlog_warn(w, "crashed: %s after %lld ms", w->reason, (long long)(mono_ms() - w->spawned_ms));
+        wlog_warn(w, "crashed: %s after %lld ms%s", w->reason, (long long)(mono_ms() - w->spawned_ms),
+                  w->spawn_short ? " (the daemon's own shortage: not counted)" : "");
     else
         wlog_info(w, "exited: %s", exit_ok ? "exit 0" : w->reason);
     s->st.exits++;

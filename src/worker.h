@@ -46,6 +46,7 @@ typedef struct Worker {
     bool stop_by_us : 1;      /* pgwake stopped it: refunded, not a crash (reap) */
     bool cancelled : 1;       /* stopped while registering (register callback) */
     bool exec_failed : 1;     /* exec-status pipe reported an error (reap) */
+    bool spawn_short : 1;     /* the child met the daemon's fd shortage before exec: not counted */
     bool term_sent : 1;       /* SIGTERM already sent (timer) */
     bool declared_dead : 1;   /* someone declared it dead in the database (reap) */
     bool rolling : 1;         /* stopped for a rolling restart (stage) */

@@ -1,5 +1,5 @@
 #!/bin/sh
-# run.sh: pgwake's test runner. `tests/run.sh all|unit|sql|integration [NAME...]`
+# run.sh: pgwake's test runner. `tests/run.sh all|unit|sql|integration|python [NAME...]`
 # Starts one throwaway PostgreSQL (tests/lib/pgtmp.sh) unless PGWAKE_TEST_DSN is
 # set, gives every SQL and integration test a fresh migrated database, runs the
 # layers in order (stopping at the first that fails) and ends with one line
@@ -98,18 +98,55 @@ run_integration() {
     done
 }
 
+# run_python: the Python library's pytest suite (tests/python) under Debian's
+# /usr/bin/python3, against the same PostgreSQL (PGTMP_DSN) and build/pgwake.
+# Filters: `python NAME` or, with `all`, `python/NAME` (pytest -k NAME).
+run_python() {
+    ks="" any=0
+    for o in $ONLY; do
+        case "$LAYER:$o" in
+            all:python | all:python/) any=1 ;;
+            all:python/*) any=1; ks="$ks${ks:+ or }${o#python/}" ;;
+            python:*) any=1; o=${o#python/}; [ -n "$o" ] && ks="$ks${ks:+ or }$o" ;;
+        esac
+    done
+    [ -z "$ONLY" ] || [ "$any" = 1 ] || return 0
+    if ! /usr/bin/python3 -c 'import psycopg, pytest' 2>/dev/null; then
+        echo "python3-psycopg or python3-pytest missing (scripts/install-deps)"; result python 77; return
+    fi
+    mkdir -p "$BUILD/test-logs"
+    log="$BUILD/test-logs/python.log"
+    start=$(date +%s)
+    timeout -k 10 "${PYTEST_TIMEOUT:-600}" /usr/bin/python3 -m pytest -q -rfEs -p no:cacheprovider \
+        ${ks:+-k "$ks"} tests/python >"$log" 2>&1
+    rc=$?
+    summary=$(tail -1 "$log")
+    n() { echo "$summary" | grep -o "[0-9]* $1" | grep -o '^[0-9]*' || echo 0; }
+    p=$(n passed) f=$(( $(n failed) + $(n error) )) s=$(n skipped)
+    if [ $rc -ne 0 ] && [ $rc -ne 5 ] && [ "$f" -eq 0 ]; then f=1; fi  # a crash or timeout
+    [ "$f" -gt 0 ] && { echo "--- $log (tail)"; tail -60 "$log"; }
+    PASS=$((PASS + p)); FAIL=$((FAIL + f)); SKIP=$((SKIP + s))
+    for t in $(sed -n 's/^\(FAILED\|ERROR\) tests\/python\/\([^ ]*\).*/\2/p' "$log"); do
+        FAILED="$FAILED python/$t"
+    done
+    [ "$f" -gt 0 ] && [ -z "$(sed -n '/^\(FAILED\|ERROR\) /p' "$log")" ] && FAILED="$FAILED python"
+    echo "python: $p passed, $f failed, $s skipped in $(( $(date +%s) - start ))s (log: $log)"
+}
+
 layer_ok() { [ "$FAIL" -eq 0 ]; }
 
 case "$LAYER" in
     unit) run_unit ;;
     sql) testdb_init && run_sql ;;
     integration) testdb_init && run_integration ;;
+    python) testdb_init && run_python ;;
     all)
         run_unit
         if layer_ok; then testdb_init && run_sql; fi
         if layer_ok; then run_integration; fi
+        if layer_ok; then run_python; fi
         ;;
-    *) echo "usage: tests/run.sh all|unit|sql|integration [NAME...]" >&2; exit 2 ;;
+    *) echo "usage: tests/run.sh all|unit|sql|integration|python [NAME...]" >&2; exit 2 ;;
 esac
 
 [ -n "$FAILED" ] && echo "failed:$FAILED"

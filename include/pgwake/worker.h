@@ -157,9 +157,12 @@ pgwake_worker *pgwake_open(const pgwake_options *opts, char *err, size_t errlen)
 int pgwake_close(pgwake_worker *w);
 
 /*
- * pgwake_run is the whole worker loop: claim one task, call fn, complete or
- * fail it, check the wake fd without blocking (so a busy worker still sees
- * `S`), and when a claim finds nothing write `I` and block until `W` (claim
+ * pgwake_run is the whole worker loop: claim up to $PGWAKE_CLAIM_BATCH tasks
+ * (the stage's claim_batch; default 1) in one statement, call fn for each,
+ * fail failures on their own and complete the successes (with claim_batch 1:
+ * together with the next claim, one round trip and one commit; above 1: all
+ * of a batch in one statement), check the wake fd without blocking (so a busy
+ * worker still sees `S`), and when a claim finds nothing write `I` and block until `W` (claim
  * again), `S` or end of file (return). In drain mode it returns once a claim
  * finds nothing. Returns PGWAKE_OK when told to stop (exit 0), PGWAKE_FENCED
  * when the worker was declared dead, PGWAKE_ERROR on an error the caller

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Type
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 
 log = logging.getLogger("pgwake")
 
@@ -32,8 +33,53 @@ _SHUTDOWN = {"57P01", "57P02", "57P03"}
 _TRANSIENT = {"40P01", "40001"}
 
 
-def connect(dsn: str) -> psycopg.Connection:
-    """connect makes one attempt at an autocommit connection (raises psycopg.Error)."""
+class TaskConnection(psycopg.Connection):  # type: ignore[type-arg]
+    """The connection a pgwake.run handler's cursor belongs to.
+
+    While the handler runs, the task's transaction must end with the task:
+    commit(), rollback() and autocommit are refused (raise an exception to
+    fail the task), and a ``transaction()`` block opened before any statement becomes a
+    savepoint in the task's transaction instead of a transaction of its own.
+    """
+
+    pgwake_in_task = False  # set by pgwake.run around the handler
+
+    def commit(self) -> None:
+        if self.pgwake_in_task:
+            raise psycopg.ProgrammingError("commit() inside a pgwake task: the task's transaction "
+                                           "commits with pgwake.complete when the handler returns")
+        super().commit()
+
+    def rollback(self) -> None:
+        if self.pgwake_in_task:
+            raise psycopg.ProgrammingError("rollback() inside a pgwake task: raise an exception "
+                                           "to fail the task instead")
+        super().rollback()
+
+    @property
+    def autocommit(self) -> bool:
+        return bool(psycopg.Connection.autocommit.fget(self))  # type: ignore[attr-defined]
+
+    @autocommit.setter
+    def autocommit(self, value: bool) -> None:
+        if self.pgwake_in_task:
+            raise psycopg.ProgrammingError("autocommit inside a pgwake task: what the handler "
+                                           "writes commits with the task, or not at all")
+        psycopg.Connection.autocommit.fset(self, value)  # type: ignore[attr-defined]
+
+    def transaction(self, *args: Any, **kwargs: Any) -> Any:
+        if self.pgwake_in_task and self.info.transaction_status == TransactionStatus.IDLE:
+            self.execute("SELECT")  # psycopg's implicit BEGIN opens the task's transaction
+        return super().transaction(*args, **kwargs)
+
+
+def connect(dsn: str, cls: Type[psycopg.Connection] = psycopg.Connection) -> psycopg.Connection:
+    """connect makes one attempt at an autocommit connection (raises psycopg.Error).
+
+    Server-side prepared statements are off, as in the C library (unnamed
+    statements only): psycopg makes them after 5 runs of a query, and a
+    transaction pool (PgBouncer 1.18) hands them to other clients.
+    """
     params = dict(_DEFAULTS)
     if dsn:
         try:
@@ -43,7 +89,7 @@ def connect(dsn: str) -> psycopg.Connection:
             raise ValueError("the DSN (dsn= or PGWAKE_DSN) is not a valid connection string "
                              "(key=value pairs or a postgresql:// URI)") from None
     params["application_name"] = "pgwake-worker"
-    return psycopg.connect(autocommit=True, **params)
+    return cls.connect(autocommit=True, prepare_threshold=None, **params)
 
 
 def is_lost(conn: Optional[psycopg.Connection], exc: BaseException) -> bool:
@@ -81,8 +127,10 @@ class Reconnector:
     was asked): the owner decides what may end a wait for the database.
     """
 
-    def __init__(self, dsn: str, name: str, sleep: Callable[[float], bool]) -> None:
+    def __init__(self, dsn: str, name: str, sleep: Callable[[float], bool],
+                 cls: Type[psycopg.Connection] = psycopg.Connection) -> None:
         self.dsn = dsn
+        self._cls = cls
         self.name = name
         self._sleep = sleep
         self.conn: Optional[psycopg.Connection] = None
@@ -100,7 +148,7 @@ class Reconnector:
         failures = 0
         while True:
             try:
-                self.conn = connect(self.dsn)
+                self.conn = connect(self.dsn, self._cls)
                 if failures:
                     log.warning("%s connection: reconnected after %d failed attempt(s)",
                                 self.name, failures)

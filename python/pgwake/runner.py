@@ -9,11 +9,13 @@ import logging
 import signal
 import threading
 import traceback
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Set, Tuple
 
 import psycopg
 
-from .conn import Reconnector, is_lost, is_transient, one_line
+from psycopg.pq import TransactionStatus
+
+from .conn import Reconnector, TaskConnection, is_lost, is_transient, one_line
 from .session import Session
 from .tasks import Fail, Task, TaskCursor, from_row
 
@@ -28,7 +30,8 @@ CLAIM_SQL = ("SELECT id, run_id, payload, attempts, lease_token"
 ADOPT_SQL = ("SELECT id, run_id, payload, attempts, lease_token FROM pgwake.tasks"
              " WHERE lease_owner = %s AND stage = %s AND status = 'leased'"
              " AND id <> ALL (%s::bigint[]) ORDER BY id LIMIT %s")
-STATE_SQL = "SELECT status FROM pgwake.tasks WHERE id = %s AND lease_token = %s"
+# lease_outcome answers only the token's holder, so a pgwake_worker role may ask too.
+STATE_SQL = "SELECT status FROM pgwake.lease_outcome(%s, %s)"
 TRANSIENT_TRIES = 5
 LOST_TRIES = 3  # handler runs cut off by a lost connection before the task is failed
 
@@ -53,8 +56,8 @@ class Runner:
     def __init__(self, handler: Handler, session: Session) -> None:
         self.handler = handler
         self.s = session
-        self.main = Reconnector(session.dsn, "main", self._sleep)
-        self.held: set = set()          # ids of tasks we hold (adoption skips them)
+        self.main = Reconnector(session.dsn, "main", self._sleep, TaskConnection)
+        self.held: Set[int] = set()     # ids of tasks we hold (adoption skips them)
         self.maybe_claimed = False      # a claim was cut off: adopt before claiming anew
         self.in_task = threading.Event()
 
@@ -68,16 +71,13 @@ class Runner:
         self.s.wake.wait(seconds)
         return not self.s._stopping()
 
-    def _conn(self) -> Optional[psycopg.Connection]:
-        return self.main.get()
-
     # ---- claiming
 
     def claim(self, n: int) -> Optional[List[Task]]:
         """claim takes up to n tasks; None when a stop ended the wait for the database."""
         transient = 0
         while True:
-            conn = self._conn()
+            conn = self.main.get()
             if conn is None:
                 return None
             try:
@@ -124,7 +124,7 @@ class Runner:
         error: Optional[str] = None
         retry = True
         for _ in range(LOST_TRIES):
-            conn = self._conn()
+            conn = self.main.get()
             if conn is None:
                 return Outcome.STOPPED
             try:
@@ -153,45 +153,62 @@ class Runner:
             self.held.discard(task.id)
         return outcome
 
-    def _attempt(self, conn: psycopg.Connection, task: Task):  # -> (Outcome|None, error, retry)
+    def _attempt(self, conn: TaskConnection,
+                 task: Task) -> Tuple[Optional[Outcome], Optional[str], bool]:
         """One transaction: the handler, then pgwake.complete; commit only when it said true.
 
+        The transaction begins with the handler's first statement (psycopg's
+        implicit BEGIN), so a handler that writes nothing costs no BEGIN and no
+        COMMIT: its completion is one autocommit statement, as in the C library.
         Returns (outcome, None, _) when finished, or (None, error, retry) when the
         task must be failed (the transaction was rolled back). Raises _Lost.
         """
         cur = TaskCursor(conn)
         cur.pgwake_task = task
         self.in_task.set()
+        conn.autocommit = False
+        conn.pgwake_in_task = True
         try:
-            with conn.transaction(force_rollback=False):
-                try:
-                    result = self.handler(task, cur)
-                except Fail as exc:
-                    raise _Failed(exc.msg, False) from exc
-                except psycopg.Error as exc:
-                    if is_lost(conn, exc):
-                        raise
-                    raise _Failed(_describe(exc), True) from exc
-                except Exception as exc:  # the handler's failure, whatever it is
-                    raise _Failed(_describe(exc), True) from exc
-                try:
-                    result_json = None if result is None else json.dumps(result, allow_nan=False)
-                except (TypeError, ValueError) as exc:
-                    raise _Failed(f"the handler's result is not JSON: {_describe(exc)}", True) from exc
-                if self.s.fenced:
-                    raise _Fenced()
-                row = conn.execute("SELECT pgwake.complete(%s, %s, %s::jsonb)",
-                                   (task.id, task.lease_token, result_json)).fetchone()
-                if not (row and row[0]):
-                    raise _Refused()
+            try:
+                result = self.handler(task, cur)
+            except Fail as exc:
+                raise _Failed(exc.msg, False) from exc
+            except psycopg.Error as exc:
+                if is_lost(conn, exc):
+                    raise
+                raise _Failed(_describe(exc), True) from exc
+            except Exception as exc:  # the handler's failure, whatever it is
+                raise _Failed(_describe(exc), True) from exc
+            finally:
+                conn.pgwake_in_task = False
+            try:
+                result_json = None if result is None else json.dumps(result, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise _Failed(f"the handler's result is not JSON: {_describe(exc)}", True) from exc
+            if self.s.fenced:
+                raise _Fenced()
+            status = conn.info.transaction_status
+            if status == TransactionStatus.INERROR:
+                raise _Failed("the task's transaction was aborted by an SQL error the handler "
+                              "caught (rolled back)", True)
+            if status == TransactionStatus.IDLE:
+                conn.autocommit = True  # the handler wrote nothing: complete in one statement
+            row = conn.execute("SELECT pgwake.complete(%s, %s, %s::jsonb)",
+                               (task.id, task.lease_token, result_json)).fetchone()
+            if not (row and row[0]):
+                raise _Refused()
+            if status != TransactionStatus.IDLE:
+                conn.commit()
             return Outcome.DONE, None, True
         except _Failed as f:
             if self.s.fenced:
                 log.warning("task %d: worker fenced during the task; rolled back", task.id)
                 return Outcome.FENCED, None, True
-            if f.__cause__ is not None and not isinstance(f.__cause__, Fail):
-                log.warning("task %d failed: %s", task.id, f.error,
-                            exc_info=f.__cause__ if log.isEnabledFor(logging.DEBUG) else None)
+            if isinstance(f.__cause__, Fail):
+                log.info("task %d failed for good: %s", task.id, f.error)
+            else:
+                log.warning("task %d failed (retried with backoff): %s", task.id, f.error,
+                            exc_info=f.__cause__)
             return None, f.error, f.retry
         except _Fenced:
             log.warning("task %d: worker fenced during the task; rolled back", task.id)
@@ -212,11 +229,23 @@ class Runner:
         finally:
             self.in_task.clear()
             cur.close()
+            self._end_transaction(conn)
+
+    def _end_transaction(self, conn: TaskConnection) -> None:
+        """_end_transaction rolls back whatever a task left open and restores autocommit."""
+        if conn.closed:
+            return
+        try:
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.rollback()
+            conn.autocommit = True
+        except psycopg.Error:
+            self.main.close()  # in an unknown state: the next task starts on a new connection
 
     def _state_after_loss(self, task: Task) -> Optional[str]:
         """The task's status under our token after a loss; None when a stop ended the wait."""
         while True:
-            conn = self._conn()
+            conn = self.main.get()
             if conn is None:
                 return None
             try:
@@ -226,14 +255,14 @@ class Runner:
                 if is_lost(conn, exc):
                     self.main.lost(exc)
                     continue
-                return "leased"  # no right to read pgwake.tasks: assume it is still ours
+                return "leased"  # an older schema without lease_outcome: assume it is still ours
 
     def fail(self, task: Task, error: str, retry: bool) -> Outcome:
         """fail runs pgwake.fail (retry: pending with backoff, or dead); repeats are fenced."""
         transient = 0
         repeated = False
         while True:
-            conn = self._conn()
+            conn = self.main.get()
             if conn is None:
                 return Outcome.STOPPED
             try:
@@ -291,14 +320,21 @@ class Runner:
                 if not self.idle(claim_wseq):
                     return 1 if s.fenced else 0
                 continue
-            for task in tasks:
-                # A stop lets the batch finish (its leases are ours); fencing does not.
+            for i, task in enumerate(tasks):
+                # `S` lets a claimed batch finish (the daemon waits stop_timeout for
+                # it); SIGTERM and request_stop() end it after the current task (the
+                # first one claimed counts as begun), and fencing at once. Tasks
+                # left over are released when the worker ends.
                 if s.fenced:
                     return 1
+                if i > 0 and s._stop.is_set():
+                    break
                 outcome = self.run_task(task)
                 log.debug("task %d: %s", task.id, outcome.value)
                 if outcome is Outcome.FENCED:
                     return 1
+                if outcome is Outcome.STOPPED:
+                    break  # told to stop while the database was away
                 s.wake.poll()
 
     def cancel_current(self) -> None:
@@ -345,7 +381,10 @@ def run(handler: Handler, *, stage: Optional[str] = None, dsn: Optional[str] = N
     ``pgwake.Fail(msg)`` fails it for good. Between tasks the wake fd is read,
     so a busy worker still sees `S`; with nothing to claim it tells the daemon
     it is idle and sleeps until `W`. SIGTERM (in the main thread) stops it
-    after the current task. Lost connections are reconnected with backoff.
+    after the current task; `S` after the current batch (``PGWAKE_CLAIM_BATCH``
+    tasks are claimed per round trip, each completed with its own token).
+    Lost connections are reconnected with backoff; a handler cut off by one
+    runs again on the same lease.
 
     Returns 0 when told to stop (`S`, end of file, drain done, SIGTERM) and 1
     when fenced (declared dead) or on a fatal error: ``sys.exit(pgwake.run(h))``.

@@ -50,7 +50,11 @@ class Session:
         self._seen_wseq = 0      # wake.wseq when wait_for_work last returned
         self._idle_sent = False  # `I` sent and no `W` since: the daemon counts us idle
         self.wake = WakeFd(self._cfg.wake_fd)
-        self.worker_id: str = self._cfg.worker_id or self._register()
+        try:
+            self.worker_id: str = self._cfg.worker_id or self._register()
+        except BaseException:
+            self.wake.close()
+            raise
         self._on_fenced: Optional[Callable[[], None]] = None  # pgwake.run cancels its query
         self._hb = Heartbeat(self._cfg.dsn, self.worker_id, self._cfg.heartbeat_s, self._fenced_cb)
         self._hb.start()
@@ -171,11 +175,9 @@ class Session:
                     "SELECT pgwake.register_worker(%s, %s, %s, %s * interval '1 second')",
                     (self.stage, host, os.getpid(), timeout)).fetchone()
         except psycopg.Error as exc:
-            self.wake.close()
             raise RuntimeError(f"unable to register a worker for stage {self.stage}: "
                                f"{one_line(exc)}") from exc
         if row is None or row[0] is None:
-            self.wake.close()
             raise RuntimeError(f"unable to register a worker for stage {self.stage}: "
                                "register_worker returned no id (the stage's cap of live workers?)")
         return str(row[0])

@@ -35,10 +35,11 @@ class WakeFd:
         if fd is not None:
             # children of the worker must not hold the daemon's socket open
             os.set_inheritable(fd, False)
+            dup = os.dup(fd)  # the socket object owns this copy; self.fd stays ours
             try:
-                self._sock = socket.socket(fileno=os.dup(fd))
+                self._sock = socket.socket(fileno=dup)
             except OSError:
-                self._sock = None  # a pipe: plain write(2)
+                os.close(dup)  # a pipe: plain write(2)
         self._poller = select.poll()  # the wake fd and the internal pipe, for wait()
         self._poller.register(self._intr_r, select.POLLIN)
         self._peek = select.poll()    # the wake fd alone, for poll()

@@ -62,13 +62,14 @@ static void one_line(char *buf, size_t len, const char *msg)
  */
 static bool try_connect(WkConn *c)
 {
-    const char *keys[8], *vals[8];
+    const char *keys[9], *vals[9];
     int n = 0;
     keys[n] = "connect_timeout", vals[n++] = "10";
     keys[n] = "keepalives", vals[n++] = "1";
     keys[n] = "keepalives_idle", vals[n++] = "30";
     keys[n] = "keepalives_interval", vals[n++] = "10";
     keys[n] = "keepalives_count", vals[n++] = "3";
+    keys[n] = "tcp_user_timeout", vals[n++] = "30000"; /* ms: a silent partition ends in 30 s */
     if (c->dsn && *c->dsn)
         keys[n] = "dbname", vals[n++] = c->dsn;
     keys[n] = "application_name", vals[n++] = "pgwake-worker";
@@ -110,7 +111,9 @@ bool pgwk_conn_connect(WkConn *c, long max_wait_ms)
 /*
  * is_lost says whether a failure means the connection is gone: libpq says so,
  * there is no result at all, the server reports a connection exception
- * (class 08) or operator intervention by shutdown (57P01..57P03), or a failed
+ * (class 08), operator intervention by shutdown (57P01..57P03) or a server
+ * that is read-only (25006: a demoted primary; the next attempt of a
+ * target_session_attrs=read-write DSN finds the new one), or a failed
  * result carries no SQLSTATE at all. Every error the server sends has one;
  * libpq's own "server closed the connection unexpectedly" does not, and comes
  * while PQstatus still says CONNECTION_OK.
@@ -123,7 +126,7 @@ static bool is_lost(PGconn *pg, const PGresult *r)
     const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     if (!st)
         return rs == PGRES_FATAL_ERROR || rs == PGRES_BAD_RESPONSE;
-    return strncmp(st, "08", 2) == 0 || strcmp(st, "57P01") == 0 ||
+    return strncmp(st, "08", 2) == 0 || strcmp(st, "25006") == 0 || strcmp(st, "57P01") == 0 ||
            strcmp(st, "57P02") == 0 || strcmp(st, "57P03") == 0;
 }
 

@@ -15,6 +15,8 @@
 #include "libworker/wake.h"
 #include "pgwake/worker.h"
 
+#define PGWK_MAX_CLAIM_BATCH 1000 /* the most tasks pgwake_run claims at once */
+
 /* What may end a wait for the database (main thread). */
 typedef enum WkWaitMode {
     WAIT_CLAIM,  /* S, end of file, a stop request or fencing end the wait */
@@ -44,7 +46,7 @@ struct pgwake_worker {
     char *dsn;                 /* NULL: libpq's defaults */
     char lease[40];            /* claim's interval, e.g. "600.000 seconds" */
     unsigned hb_interval_ms;   /* heartbeat period */
-    int claim_batch;           /* tasks pgwake_run() claims per round trip */
+    int claim_batch;           /* tasks per claim in pgwake_run ($PGWAKE_CLAIM_BATCH) */
     bool self_registered;      /* we called register_worker: close calls worker_exited */
     bool last_claim_empty;     /* the last claim found nothing (pgwake_wait_idle) */
     unsigned long claim_wseq;  /* wake.wseq when the last claim began */

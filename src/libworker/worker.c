@@ -18,7 +18,7 @@
 enum {
     DEFAULT_LEASE_MS = 300000,    /* pgwake.claim's own default, 5 minutes */
     DEFAULT_HEARTBEAT_MS = 30000, /* SPEC section 7 */
-    MAX_CLAIM_BATCH = 1000,       /* as the Python library's */
+    MAX_CLAIM_BATCH = PGWK_MAX_CLAIM_BATCH,
     CLOSE_WAIT_MS = 5000,         /* how long pgwake_close() tries to reach the database */
 };
 
@@ -69,7 +69,7 @@ static long long seconds_ms(const WkLog *lg, double opt, const char *env, long l
     return dflt;
 }
 
-/* claim_batch picks the option (> 0), else $PGWAKE_CLAIM_BATCH, else 1. */
+/* claim_batch picks the option (> 0), else PGWAKE_CLAIM_BATCH (the stage's claim_batch), else 1. */
 static int claim_batch(const WkLog *lg, int opt)
 {
     if (opt > 0)

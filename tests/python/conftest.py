@@ -153,6 +153,10 @@ def free_port() -> int:
     return port
 
 
+class DaemonExited(Exception):
+    """The daemon exited before it was ready (its log is the message)."""
+
+
 class Daemon:
     """The real build/pgwake run with one config; stop() returns its exit code."""
 
@@ -173,7 +177,10 @@ class Daemon:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen([str(PGWAKE), "run", "-c", str(self.conf), "-d", self.dsn],
                                          stdout=out, stderr=subprocess.STDOUT, env=env)
-        wait_for(lambda: " ready: " in self.log.read_text(), 20, "daemon ready")
+        wait_for(lambda: " ready: " in self.log.read_text() or self.proc.poll() is not None, 20,
+                 "daemon ready")
+        if self.proc.poll() is not None:
+            raise DaemonExited(self.log.read_text())
         return self
 
     def stop(self) -> int:

@@ -2,6 +2,7 @@
 
 Payload keys (all optional, applied in this order):
   "sleep_ms": N            work for N ms first
+  "held": true             log "held <task_id> <n>": tasks leased to this worker right now
   "sql_sleep": S           SELECT pg_sleep(S) with the handler's cursor
   "write": true            insert a row into pyt.effects with the handler's cursor
                            (it commits with the completion or not at all)
@@ -11,7 +12,8 @@ Payload keys (all optional, applied in this order):
   "exit": CODE             os._exit(CODE) (a crash: nothing completed)
   "result": X              return X (default: {"ok": true})
 Event lines go to PYWORKER_LOG (one O_APPEND write each):
-  start <worker_id> <pid> / task <id> <attempts> <token> <worker_id> <pid> / exit <worker_id> <code>
+  start <worker_id> <pid> / task <id> <attempts> <token> <worker_id> <pid> <unix time> /
+  exit <worker_id> <code>
 """
 
 import logging
@@ -35,10 +37,14 @@ def event(line: str) -> None:
 
 def handle(task: pgwake.Task, cur: pgwake.TaskCursor) -> object:
     wid = os.environ.get("PGWAKE_WORKER_ID", "-")
-    event(f"task {task.id} {task.attempts} {task.lease_token} {wid} {os.getpid()}")
+    event(f"task {task.id} {task.attempts} {task.lease_token} {wid} {os.getpid()} {time.time():.3f}")
     p = task.payload if isinstance(task.payload, dict) else {}
     if p.get("sleep_ms"):
         time.sleep(p["sleep_ms"] / 1000)
+    if p.get("held"):
+        n = cur.execute("SELECT count(*) FROM pgwake.tasks WHERE status = 'leased' "
+                        "AND lease_owner = %s", (wid,)).fetchone()[0]
+        event(f"held {task.id} {n}")
     if p.get("sql_sleep"):
         cur.execute("SELECT pg_sleep(%s)", (p["sql_sleep"],))
     if p.get("write"):

@@ -216,3 +216,29 @@ def test_fenced_after_a_long_pure_python_step_never_completes(db, spawn):
     assert w.exit_code(10) == 1
     assert db.one("SELECT count(*) FROM pyt.effects") == 0
     assert db.one("SELECT status = 'pending' AND result IS NULL FROM pgwake.tasks WHERE id = %s", (t,))
+
+
+def test_batch_S_finishes_the_batch_and_SIGTERM_only_the_current_task(db, spawn):
+    for sig in ("S", "TERM"):
+        w = spawn(PGWAKE_CLAIM_BATCH="3")
+        w.expect(b"I")
+        ids = [db.enqueue("proto", {"sleep_ms": 300}) for _ in range(3)]
+        w.send(b"W")
+        wait_for(lambda: db.one("SELECT count(*) FROM pgwake.tasks WHERE status = 'leased' "
+                                "AND lease_owner = %s", (w.worker_id,)) == 3, 10, "one claim of 3")
+        if sig == "S":
+            w.send(b"S")
+        else:
+            w.proc.send_signal(signal.SIGTERM)
+        assert w.exit_code() == 0
+        done = db.one("SELECT count(*) FROM pgwake.tasks WHERE status = 'done' AND id = ANY(%s)",
+                      (ids,))
+        assert done == (3 if sig == "S" else 1), sig
+
+
+def test_S_ends_the_wait_for_an_unreachable_database(db, spawn):
+    w = spawn(PGWAKE_DSN="host=/nonexistent/pgwake-test port=5432")
+    w.quiet(0.5)  # no claim could run, so no I
+    assert w.proc.poll() is None, "a spawned worker waits for the database instead of exiting"
+    w.send(b"S")
+    assert w.exit_code(10) == 0

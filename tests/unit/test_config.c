@@ -21,6 +21,7 @@
 
 #include "argv.h"
 #include "config.h"
+#include "config_keys.h"
 
 #define DATA "tests/unit/data/config"
 
@@ -168,6 +169,8 @@ static void test_stage_defaults(void **state)
     assert_null(st->directory);
     assert_null(st->environment);
     assert_null(st->pending_sql);
+    assert_null(st->release_sql);
+    assert_int_equal(st->claim_batch, 1);
     cfg_free(cfg);
 }
 
@@ -238,6 +241,10 @@ static void test_full_stage(void **state)
     assert_null(st->environment[3]);
     assert_string_equal(st->pending_sql, "SELECT count(*) FROM pm_pipeline.runs WHERE stage = "
                                          "'company_discovery' AND status = 'pending'");
+    assert_string_equal(st->release_sql, "UPDATE pm_pipeline.runs SET status = 'pending', worker_id = "
+                                         "NULL WHERE worker_id = $1 AND status = 'leased'");
+    assert_int_equal(st->release_sql_line, 52);
+    assert_int_equal(st->claim_batch, 10);
     cfg_free(cfg);
 }
 
@@ -638,6 +645,29 @@ static void test_bad_dsn(void **state)
     /* libpq words (and may translate) the reason; the prefix is ours */
     const char *err = err_text("dsn.conf", "[pgwake]\ndsn = host=db port\n");
     assert_non_null(strstr(err, "dsn.conf:2: [pgwake] dsn: "));
+    /* never libpq's words, which quote the string's pieces */
+    err = err_text("dsn.conf", "[pgwake]\nworker_dsn = postgresql://u:se%cret@h/db\n");
+    assert_non_null(strstr(err, "dsn.conf:2: [pgwake] worker_dsn: "));
+    assert_null(strstr(err, "cret"));
+}
+
+/* smtp_url credentials: seen (TLS is then required) and masked when shown */
+static void test_url_userinfo(void **state)
+{
+    (void)state;
+    char buf[128];
+    assert_true(url_has_userinfo("smtp://alerts:pw@mail:587"));
+    assert_true(url_has_userinfo("smtp://alerts@mail:587"));
+    assert_false(url_has_userinfo("smtp://mail:587/x@y"));
+    assert_false(url_has_userinfo("mail:587"));
+    assert_string_equal(url_redact("smtp://alerts:s3cr3t@mail:587", buf, sizeof buf),
+                        "smtp://alerts:****@mail:587");
+    assert_string_equal(url_redact("smtp://a:b:c@mail", buf, sizeof buf), "smtp://a:****@mail");
+    assert_string_equal(url_redact("smtp://alerts@mail", buf, sizeof buf), "smtp://alerts@mail");
+    assert_string_equal(url_redact("https://h/p?x=a:b@c", buf, sizeof buf), "https://h/p?x=a:b@c");
+    const char *err = err_text("u.conf", "[alerts]\nsmtp_url = ftp://u:s3cr3t@mail\n");
+    assert_non_null(strstr(err, "ftp://u:****@mail"));
+    assert_null(strstr(err, "s3cr3t"));
 }
 
 /* The key list of a rendered or hand-written example: "section.key=default"
@@ -722,6 +752,12 @@ static void test_examples_load(void **state)
     cfg = load_ok(path);
     assert_int_equal(cfg->nstages, 0);
     cfg_free(cfg);
+    /* the existing-pipeline example: pgwake import's output plus release_sql */
+    cfg = load_ok("examples/existing-pipeline/pgwake.conf");
+    assert_int_equal(cfg->nstages, 3);
+    for (const StageConf *st = cfg->stages; st; st = st->next)
+        assert_true(st->pending_sql && st->release_sql && strstr(st->command, "after/"));
+    cfg_free(cfg);
     cfg_free(NULL);
 }
 
@@ -750,6 +786,7 @@ int main(void)
         cmocka_unit_test(test_find_path),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_bad_dsn),
+        cmocka_unit_test(test_url_userinfo),
         cmocka_unit_test(test_example_documents_every_key),
         cmocka_unit_test(test_examples_load),
     };

@@ -1,5 +1,6 @@
-/* test_http.c: the pure parts of the control gate: which Host (or Origin
- * host) may reach a control call, and the token comparison. */
+/* test_http.c: the pure parts of the HTTP gate: which Host (or Origin
+ * host) may reach a control call or a read, loopback listeners, and the
+ * token comparison. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +10,7 @@
 
 #include <stdbool.h>
 
-#include "http.h"
+#include "http_gate.h"
 
 typedef struct HostCase {
     const char *host, *listen;
@@ -62,11 +63,35 @@ static void test_token_equal(void **state)
     assert_false(http_token_equal("x", ""));
 }
 
+static void test_loopback_and_reads(void **state)
+{
+    (void)state;
+    assert_true(http_listen_is_loopback("127.0.0.1:6464"));
+    assert_true(http_listen_is_loopback("127.1.2.3:6464"));
+    assert_true(http_listen_is_loopback("[::1]:6464"));
+    assert_true(http_listen_is_loopback("localhost:6464"));
+    assert_false(http_listen_is_loopback("0.0.0.0:6464"));
+    assert_false(http_listen_is_loopback("[::]:6464"));
+    assert_false(http_listen_is_loopback("10.1.2.3:6464"));
+    assert_false(http_listen_is_loopback("128.0.0.1:6464"));
+    assert_false(http_listen_is_loopback("pgwake.internal:6464"));
+    assert_false(http_listen_is_loopback(NULL));
+    /* loopback: a rebound name is refused, loopback names and no Host pass */
+    assert_false(http_read_host_ok("evil.example:6464", "127.0.0.1:6464"));
+    assert_false(http_read_host_ok("evil.example", "127.0.0.1:6464"));
+    assert_true(http_read_host_ok("localhost:6464", "127.0.0.1:6464"));
+    assert_true(http_read_host_ok("127.0.0.1:6464", "127.0.0.1:6464"));
+    assert_true(http_read_host_ok(NULL, "127.0.0.1:6464"));
+    /* off loopback, reads take any name */
+    assert_true(http_read_host_ok("monitor.example:6464", "0.0.0.0:6464"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_allowed),
         cmocka_unit_test(test_token_equal),
+        cmocka_unit_test(test_loopback_and_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
  * dropped on a full disk, reopen after an external logrotate. */
 #include <errno.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -281,7 +282,7 @@ static void test_rotation_with_backups(void **state)
     for (int f = 0; f < 3; f++) {
         assert_int_equal(stat(path_in(files[f]), &st), 0);
         assert_true(st.st_size <= 200);
-        assert_int_equal(st.st_mode & 0777, 0640);
+        assert_int_equal(st.st_mode & 0777, 0600);
         Lines l;
         lines_read(&l, path_in(files[f]), "w-7");
         assert_int_equal(l.n, counts[f]);
@@ -340,20 +341,25 @@ static void test_existing_file_size_counts(void **state)
     outlog_close(o);
 }
 
+static int fd_of(const char *path);
+
 static void test_full_disk_drops(void **state)
 {
     (void)state;
-    /* The stage's file is a symlink to /dev/full: every write is ENOSPC. */
-    assert_int_equal(symlink("/dev/full", path_in("full.log")), 0);
+    /* The stage's fd is swapped for /dev/full: every write is ENOSPC. (A
+     * symlink to it is no longer followed: see test_symlink_refused.) */
     OutLog *o = open_stage("full", 1000, 2);
+    int fd = fd_of(path_in("full.log")), full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0 && full >= 0);
+    assert_int_equal(dup2(full, fd), fd);
+    close(full);
     LineBuf lb = {0};
     for (int i = 0; i < 50; i++)
         outlog_feed(o, &lb, "w", "a line\n", 7);
     assert_int_equal(outlog_dropped(o), 50);
     assert_int_equal(lb.tail.count, TAIL_LINES); /* the tail still has them */
 
-    /* the disk is fixed (a real file again) and logrotate sends SIGUSR1 */
-    assert_int_equal(unlink(path_in("full.log")), 0);
+    /* the disk is fixed and logrotate sends SIGUSR1 */
     assert_true(outlog_reopen(o));
     outlog_feed(o, &lb, "w", "written\n", 8);
     assert_int_equal(outlog_dropped(o), 50);
@@ -363,6 +369,24 @@ static void test_full_disk_drops(void **state)
     assert_string_equal(l.v[0], "written");
     lines_free(&l);
     outlog_close(o);
+}
+
+/* A link planted as the stage's log is never followed, nor a file of
+ * another user written into; the link's target is untouched. */
+static void test_symlink_refused(void **state)
+{
+    (void)state;
+    char err[256];
+    FILE *f = fopen(path_in("target"), "w");
+    assert_non_null(f);
+    fputs("precious\n", f);
+    fclose(f);
+    assert_int_equal(symlink(path_in("target"), path_in("ln.log")), 0);
+    assert_null(outlog_open(tmpdir, "ln", 1000, 1, err, sizeof err));
+    assert_non_null(strstr(err, "symbolic link"));
+    struct stat st;
+    assert_int_equal(stat(path_in("target"), &st), 0);
+    assert_int_equal(st.st_size, 9);
 }
 
 /* fd_of finds the descriptor this process holds on path, or -1. */
@@ -490,6 +514,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rotation_without_backups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_existing_file_size_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_drops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlink_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_fd_drops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_after_logrotate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vanished_folder, setup, teardown),

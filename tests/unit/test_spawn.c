@@ -165,7 +165,7 @@ static void test_env_layers(void **state)
     char *environment[] = {"C=5", "D=6", "EMPTY=", NULL};
     char *extra[] = {"PGWAKE_STAGE=s", "A=9", NULL};
     char *drop[] = {"SECRET", "A=ignored", NULL};
-    char **env = spawn_build_env(base, env_file, environment, extra, drop);
+    char **env = spawn_build_env(base, env_file, environment, extra, drop, false);
     assert_non_null(env);
     /* base order kept, replaced in place; later layers appended in order; a
      * secret the user sets on purpose (env_file) is theirs */
@@ -180,7 +180,7 @@ static void test_env_layers(void **state)
 
     /* a drop names a key exactly: "A" drops A, not AB */
     char *drop_a[] = {"A", NULL};
-    env = spawn_build_env(base, NULL, NULL, NULL, drop_a);
+    env = spawn_build_env(base, NULL, NULL, NULL, drop_a, false);
     const char *want2[] = {"SECRET=s", "B=2", "AB=keep", NULL};
     for (int i = 0; want2[i] || env[i]; i++) {
         assert_non_null(want2[i]);
@@ -189,11 +189,35 @@ static void test_env_layers(void **state)
     }
     spawn_env_free(env);
 
-    env = spawn_build_env(NULL, NULL, NULL, NULL, NULL);
+    env = spawn_build_env(NULL, NULL, NULL, NULL, NULL, false);
     assert_non_null(env);
     assert_null(env[0]);
     spawn_env_free(env);
     spawn_env_free(NULL);
+}
+
+/* with worker_dsn, the daemon's credentials stay behind; the stage's own
+ * environment may still set them on purpose */
+static void test_env_no_credentials(void **state)
+{
+    (void)state;
+    char *base[] = {"PGPASSWORD=p", "PGPASSFILE=/root/.pgpass", "PGSERVICE=s", "PGUSER=admin",
+                    "PGSSLKEY=/k", "DATABASE_URL=postgres://a:b@h/d", "POSTGRES_URL=x",
+                    "PGWAKE_DSN=dsn", "PGSERVICEFILE=/f", "PGSSLCERT=/c", "PGHOST=/run/pg",
+                    "PGPORT=5432", NULL};
+    char *environment[] = {"PGUSER=worker", NULL};
+    char **env = spawn_build_env(base, NULL, environment, NULL, NULL, true);
+    assert_non_null(env);
+    const char *want[] = {"PGHOST=/run/pg", "PGPORT=5432", "PGUSER=worker", NULL};
+    for (int i = 0; want[i] || env[i]; i++) {
+        assert_non_null(want[i]);
+        assert_non_null(env[i]);
+        assert_string_equal(env[i], want[i]);
+    }
+    spawn_env_free(env);
+    env = spawn_build_env(base, NULL, NULL, NULL, NULL, false);
+    assert_string_equal(env[0], "PGPASSWORD=p"); /* without worker_dsn: the same login */
+    spawn_env_free(env);
 }
 
 /* -------------------------------------------------------------------- path */
@@ -399,7 +423,7 @@ static void test_spawn_inherits_only_what_it_should(void **state)
 
     char *extra[] = {"PGWAKE_WAKE_FD=3", "PGWAKE_STAGE=test", NULL};
     setenv("SMTP_PASSWORD", "hunter2", 1);
-    char **env = spawn_build_env(environ, NULL, NULL, extra, NULL);
+    char **env = spawn_build_env(environ, NULL, NULL, extra, NULL, false);
     unsetenv("SMTP_PASSWORD");
     pid_t pid = start(inspect_script, env, NULL, NULL, sp[1], out[1], out[1], &st);
     spawn_env_free(env);
@@ -786,6 +810,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_env_layers),
+        cmocka_unit_test(test_env_no_credentials),
         cmocka_unit_test_setup_teardown(test_resolve_path, setup, teardown),
         cmocka_unit_test(test_spawn_inherits_only_what_it_should),
         cmocka_unit_test(test_spawn_fd_number_clashes),

@@ -1,0 +1,7 @@
+#!/usr/bin/env python3
+"""The company_research worker under pgwake (started on demand by pgwake.conf)."""
+import sys
+
+import session_loop
+
+sys.exit(session_loop.main("company_research"))

@@ -1,0 +1,7 @@
+#!/usr/bin/env python3
+"""The company_discovery worker before pgwake (started by supervisor.conf)."""
+import sys
+
+import poll
+
+sys.exit(poll.main("company_discovery"))

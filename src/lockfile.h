@@ -1,0 +1,9 @@
+/* lockfile.h: the daemon's lock file (one daemon per configuration). */
+#ifndef PGWAKE_LOCKFILE_H
+#define PGWAKE_LOCKFILE_H
+
+#include <stddef.h>
+
+int lockfile_take(const char *path, char *err, size_t n);
+
+#endif
