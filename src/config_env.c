@@ -300,21 +300,38 @@ bool cfg_alerts_from_env(AlertConf *a, const int *seen, const char *dir, char *w
     return smtp_url_from_env(a, seen, dir, why, n);
 }
 
-/* cfg_default_lock_file names the lock file of a config that sets none:
- * $RUNTIME_DIRECTORY (its first entry) or /tmp, then
- * "pgwake-<file name>-<hash of its real path>.lock", so two configs never
- * share a lock and one config always finds its own. NULL on no memory. */
+/* lock_dir picks where a default lock file lives: $RUNTIME_DIRECTORY (its
+ * first entry; systemd's private folder), else $XDG_RUNTIME_DIR (the user's
+ * own), else /run for root; only then /tmp, where any local user could
+ * plant the predictable name first and keep the daemon from starting. */
+static const char *lock_dir(int *len)
+{
+    const char *env[] = {getenv("RUNTIME_DIRECTORY"), getenv("XDG_RUNTIME_DIR")};
+    struct stat st;
+    for (size_t i = 0; i < sizeof env / sizeof env[0]; i++)
+        if (env[i] && env[i][0] == '/') {
+            *len = (int)strcspn(env[i], ":");
+            return env[i];
+        }
+    const char *d = geteuid() == 0 && stat("/run", &st) == 0 && S_ISDIR(st.st_mode) ? "/run" : "/tmp";
+    *len = (int)strlen(d);
+    return d;
+}
+
+/* cfg_default_lock_file names the lock file of a config that sets none: in
+ * lock_dir, "pgwake-<file name>-<hash of its real path>.lock", so two
+ * configs never share a lock and one config always finds its own. NULL on
+ * no memory. */
 char *cfg_default_lock_file(const char *conf_realpath)
 {
-    const char *rt = getenv("RUNTIME_DIRECTORY");
     const char *base = strrchr(conf_realpath, '/');
     uint32_t h = 2166136261u; /* FNV-1a */
     char *out;
+    int dlen;
+    const char *dir = lock_dir(&dlen);
     for (const char *c = conf_realpath; *c; c++)
         h = (h ^ (unsigned char)*c) * 16777619u;
-    size_t rtlen = rt && rt[0] == '/' ? strcspn(rt, ":") : 0;
-    if (asprintf(&out, "%.*s/pgwake-%s-%08x.lock", rtlen ? (int)rtlen : 4, rtlen ? rt : "/tmp",
-                 base ? base + 1 : conf_realpath, h) < 0)
+    if (asprintf(&out, "%.*s/pgwake-%s-%08x.lock", dlen, dir, base ? base + 1 : conf_realpath, h) < 0)
         return NULL;
     return out;
 }

@@ -1,5 +1,5 @@
-/* lockfile.c: take the lock file of SPEC section 5's start-up. It usually
- * lives in /tmp, where anyone can plant a name first: a symbolic link is
+/* lockfile.c: take the lock file of SPEC section 5's start-up. It may
+ * live in /tmp, where anyone can plant a name first: a symbolic link is
  * never followed (it could truncate another file), a file another user
  * owns is refused (they could hold the lock, or read what we write), and
  * ours is kept at mode 0600. */
@@ -29,17 +29,19 @@ static int open_own(const char *path, char *err, size_t n)
         return errf(err, n, "unable to open the lock file %s: %s (remove a file another user "
                             "made there, or set lock_file to a writable private path)",
                     path, strerror(errno)), -1;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
-        int e = errno;
+    if (fstat(fd, &st) < 0) {
+        errf(err, n, "unable to stat the lock file %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
         if (!S_ISREG(st.st_mode))
             errf(err, n, "the lock file %s is not a regular file (remove it, or set lock_file)",
                  path);
-        else if (st.st_uid != geteuid())
+        else
             errf(err, n, "the lock file %s belongs to uid %u, not to this daemon's uid %u: another "
                          "user may have planted it (remove it, or set lock_file to a private path)",
                  path, (unsigned)st.st_uid, (unsigned)geteuid());
-        else
-            errf(err, n, "unable to stat the lock file %s: %s", path, strerror(e));
         close(fd);
         return -1;
     }

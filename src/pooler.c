@@ -11,7 +11,7 @@
  * rounds cover a busy pool. A session pool can never show either.
  *
  * Blocking, at (re)connect only: one statement on a direct connection;
- * behind a proxy a second connection bounded by connect_timeout and a few
+ * behind a proxy a second connection bounded by our connect_timeout and a few
  * quick statements, all given up after PROBE_MS (then the connection is
  * dropped and the next attempt asks again). */
 #include "pooler.h"
@@ -110,11 +110,15 @@ PoolVerdict pooler_probe(PGconn *mine, const char *dsn, char *why, size_t whylen
     if (pid == PQbackendPID(mine))
         return POOL_SESSION; /* no proxy */
     /* The same pooler as ours (a multi-host DSN may list several): keys after
-     * dbname override the DSN's; the DSN's own connect_timeout wins. */
+     * dbname override the DSN's, the connect_timeout too, since this connect
+     * blocks the loop (libpq takes 2 s at least). */
     const char *addr = PQhostaddr(mine);
-    const char *keys[] = {"connect_timeout", "dbname", "fallback_application_name",
+    char timeout[16];
+    long long left_s = (deadline - now_ms()) / 1000;
+    snprintf(timeout, sizeof timeout, "%lld", left_s < 2 ? 2 : left_s);
+    const char *keys[] = {"dbname", "connect_timeout", "fallback_application_name",
                           "host", "port", addr && *addr ? "hostaddr" : NULL, NULL};
-    const char *vals[] = {"5", dsn, "pgwake-pool-probe", PQhost(mine), PQport(mine), addr, NULL};
+    const char *vals[] = {dsn, timeout, "pgwake-pool-probe", PQhost(mine), PQport(mine), addr, NULL};
     PGconn *other = PQconnectdbParams(keys, vals, 1);
     PoolVerdict v;
     if (PQstatus(other) != CONNECTION_OK) {

@@ -128,7 +128,7 @@ static void test_defaults(void **state)
     assert_null(cfg->control_token);
     assert_null(cfg->env_file);
     assert_null(cfg->env_file_vars);
-    assert_true(strncmp(cfg->lock_file, "/tmp/pgwake-good_minimal.conf-", 30) == 0);
+    assert_non_null(strstr(cfg->lock_file, "/pgwake-good_minimal.conf-"));
     assert_int_equal(cfg->recount_interval_ms, 300000);
     assert_int_equal(cfg->maintenance_poll_ms, 5000);
     assert_null(cfg->alerts.email_to);
@@ -548,6 +548,16 @@ static void test_lock_file_default(void **state)
     assert_int_equal(a->nstages, 0); /* an empty file is a valid config */
     cfg_free(a);
     cfg_free(b);
+    /* Without systemd's folder: the user's runtime folder, else /run for
+     * root (never a name anyone could plant first in /tmp). */
+    setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
+    a = load_text("lock_a.conf", "");
+    unsetenv("XDG_RUNTIME_DIR");
+    assert_true(strncmp(a->lock_file, "/run/user/1000/pgwake-lock_a.conf-", 34) == 0);
+    cfg_free(a);
+    a = load_text("lock_a.conf", "");
+    assert_true(strncmp(a->lock_file, geteuid() == 0 ? "/run/pgwake-" : "/tmp/pgwake-", 12) == 0);
+    cfg_free(a);
 }
 
 /* The diff tests rewrite one path between loads, as a reload does (the
