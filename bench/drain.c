@@ -3,11 +3,14 @@
  * W worker processes (each the C library's pgwake_run in drain mode, a
  * handler that returns NULL) from their fork until every one has exited,
  * which it does once a claim finds nothing; checks that all N are done.
- *   drain -d DSN [-n TASKS] [-w WORKERS] [-b CLAIM_BATCH]
+ *   drain -d DSN [-n TASKS] [-w WORKERS] [-b CLAIM_BATCH] [-k]
  * Prints: RESULT system=pgwake mode=default|batched tasks=N seconds=S per_s=R
+ * -k (bench/sustain.sh): queue nothing, no VACUUM, no check: the workers
+ * drain what is pending (stage "drain") until it runs out or they are killed.
  */
 #include "benchlib.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -56,17 +59,27 @@ int main(int argc, char **argv)
 {
     const char *dsn = NULL;
     int n = 20000, workers = 4, batch = 1, opt;
-    while ((opt = getopt(argc, argv, "d:n:w:b:")) != -1) {
+    bool keep = false;
+    while ((opt = getopt(argc, argv, "d:n:w:b:k")) != -1) {
         switch (opt) {
         case 'd': dsn = optarg; break;
         case 'n': n = atoi(optarg); break;
         case 'w': workers = atoi(optarg); break;
         case 'b': batch = atoi(optarg); break;
-        default: die("usage: drain -d DSN [-n TASKS] [-w WORKERS] [-b CLAIM_BATCH]");
+        case 'k': keep = true; break;
+        default: die("usage: drain -d DSN [-n TASKS] [-w WORKERS] [-b CLAIM_BATCH] [-k]");
         }
     }
     if (!dsn || n < 1 || workers < 1 || batch < 1)
-        die("usage: drain -d DSN [-n TASKS] [-w WORKERS] [-b CLAIM_BATCH]");
+        die("usage: drain -d DSN [-n TASKS] [-w WORKERS] [-b CLAIM_BATCH] [-k]");
+    if (keep) {
+        for (int i = 0; i < workers; i++)
+            if (fork() == 0)
+                _exit(worker(dsn, batch));
+        while (wait(NULL) > 0)
+            ;
+        return 0;
+    }
     PGconn *c = PQconnectdb(dsn);
     if (PQstatus(c) != CONNECTION_OK)
         die("connect: %s", PQerrorMessage(c));
