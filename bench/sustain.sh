@@ -60,7 +60,7 @@ d0=$(done_n) k0=$(ticks) m=1 first= last=
 while [ $((m * 60)) -le "$SECS" ]; do
     sleep 60
     d1=$(done_n) k1=$(ticks)
-    line=$(awk -v d="$((d1 - d0))" -v k="$((k1 - k0))" -v hz="$hz" 'BEGIN { printf "%.0f %.3f", d / 60, d > 0 ? k * 1000 / hz / d : 0 }')
+    line=$(awk -v d="$((d1 - d0))" -v k="$((k1 - k0))" -v hz="$hz" 'BEGIN { printf "%.0f %.3f", d / 60, (d > 0 ? k * 1000 / hz / d : 0) }')
     echo "| $m | ${line% *} | ${line#* } | $(avac) | $((1000000 + d1)) |"
     [ -n "$first" ] || first=$line
     last=$line
