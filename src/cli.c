@@ -11,7 +11,8 @@
 
 #include "log.h"
 
-enum { OPT_JSON = 256, OPT_STATUS, OPT_LIMIT, OPT_PRIORITY, OPT_RUN, OPT_MAX_ATTEMPTS };
+enum { OPT_JSON = 256, OPT_STATUS, OPT_LIMIT, OPT_PRIORITY, OPT_RUN, OPT_MAX_ATTEMPTS,
+       OPT_STAGE, OPT_STATE, OPT_DEAD, OPT_BEFORE };
 
 /* cli_long_arg parses a whole decimal number within [min, max]. */
 bool cli_long_arg(const char *s, long min, long max, long *out)
@@ -37,10 +38,14 @@ bool cli_parse(int argc, char **argv, CliOpts *o, char *err)
         {"priority", required_argument, NULL, OPT_PRIORITY},
         {"run", required_argument, NULL, OPT_RUN},
         {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
+        {"stage", required_argument, NULL, OPT_STAGE}, {"state", required_argument, NULL, OPT_STATE},
+        {"dead", no_argument, NULL, OPT_DEAD},         {"before", required_argument, NULL, OPT_BEFORE},
+        {"lines", required_argument, NULL, 'n'},       {"follow", no_argument, NULL, 'f'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
     o->limit = 20;
+    o->lines = 10;
     o->max_attempts = 5;
     optind = 0; /* 0, not 1: also forgets a half-parsed option group */
     opterr = 0;
@@ -50,7 +55,7 @@ bool cli_parse(int argc, char **argv, CliOpts *o, char *err)
     /* "+" stops getopt at each positional argument: take it and go on, so
      * options may follow arguments (pgwake cron install -d DSN). */
     while (optind < argc) {
-        int c = getopt_long(argc, argv, "+:c:d:vh", longopts, NULL);
+        int c = getopt_long(argc, argv, "+:c:d:vhn:f", longopts, NULL);
         if (c == -1) {
             if (optind < argc && strcmp(argv[optind - 1], "--") == 0)
                 break;
@@ -65,6 +70,18 @@ bool cli_parse(int argc, char **argv, CliOpts *o, char *err)
         case 'h': o->help = true; break;
         case OPT_JSON: o->json = true; break;
         case OPT_STATUS: o->status = true; break;
+        case OPT_STAGE: o->stage = optarg; break;
+        case OPT_STATE: o->state = optarg; break;
+        case OPT_DEAD: o->dead = true; break;
+        case 'f': o->follow = true; break;
+        case OPT_BEFORE:
+            if (!cli_long_arg(optarg, 1, __LONG_MAX__, &o->before))
+                return snprintf(err, ERR_LEN, "--before wants a task id, not \"%s\"", optarg), false;
+            break;
+        case 'n':
+            if (!cli_long_arg(optarg, 1, 5000, &o->lines))
+                return snprintf(err, ERR_LEN, "-n wants a number of lines from 1 to 5000, not \"%s\"", optarg), false;
+            break;
         case OPT_LIMIT:
             if (!cli_long_arg(optarg, 1, 100000, &o->limit))
                 return snprintf(err, ERR_LEN, "--limit wants a number from 1 to 100000, not \"%s\"", optarg), false;

@@ -22,6 +22,12 @@ typedef struct CliOpts {
     long priority;         /* --priority N (enqueue) */
     long run_id;           /* --run ID (enqueue), 0 = none */
     long max_attempts;     /* --max-attempts N (enqueue) */
+    const char *stage;     /* --stage S (tasks, retry) */
+    const char *state;     /* --state S (tasks) */
+    bool dead;             /* --dead (retry) */
+    long before;           /* --before ID (tasks), 0 = newest */
+    long lines;            /* -n N (tail) */
+    bool follow;           /* -f (tail) */
     int nargs;             /* positional arguments left */
     char **args;
 } CliOpts;

@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "config_keys.h"
 #include "http_gate.h"
+#include "lockinfo.h"
 #include "migrate.h"
 #include "release_sql.h"
 #include "spawn.h"
@@ -84,6 +85,28 @@ static void check_stage(const StageConf *s, Findings *f)
     spawn_user_free(&user);
 }
 
+/* Any role may take pgwake's advisory locks: a holder that is not a pgwake
+ * daemon keeps this host's daemon from starting, or maintenance from running. */
+static void check_lock(PGconn *c, const char *what, const char *sql, const char *host, Findings *f)
+{
+    const char *p[] = {host};
+    PGresult *r = PQexecParams(c, sql, host ? 1 : 0, NULL, host ? p : NULL, NULL, NULL, 0);
+    char who[300];
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        say("warning", "unable to tell who holds the %s lock: %s", what, PQresultErrorMessage(r));
+        f->warnings++;
+    } else if (!lockinfo_describe(r, 0, 0, who, sizeof who)) {
+        say("ok", "%s lock: free", what);
+    } else if (strcmp(PQgetvalue(r, 0, 2), "pgwake") == 0) {
+        say("ok", "%s lock: held by a pgwake daemon (%s)", what, who);
+    } else {
+        say("warning", "%s lock: held by a session that is not a pgwake daemon (%s): %s", what, who,
+            host ? "a daemon of this host cannot start" : "maintenance runs nowhere");
+        f->warnings++;
+    }
+    PQclear(r);
+}
+
 /* Each release_sql is planned on the database (never executed): a statement
  * it refuses is a problem of the configuration. */
 static void check_release_sql(PGconn *c, const Config *cfg, Findings *f)
@@ -133,6 +156,10 @@ static void check_database(const CliOpts *o, const Config *cfg, Findings *f)
         say("ok", "schema pgwake at version %d", v);
         check_release_sql(c, cfg, f);
     }
+    char what[200];
+    snprintf(what, sizeof what, "host %s", cfg->host);
+    check_lock(c, what, LOCK_HOLDER_SQL(LOCK_KEY_HOST, "true"), cfg->host, f);
+    check_lock(c, "maintenance", LOCK_HOLDER_SQL(LOCK_KEY_MAINT, "true"), NULL, f);
     PGresult *r = PQexec(c, "SELECT pg_catalog.current_setting('cron.database_name', true)");
     if (PQresultStatus(r) == PGRES_TUPLES_OK && !PQgetisnull(r, 0, 0) && *PQgetvalue(r, 0, 0))
         say("ok", "pg_cron loaded (its database: %s); `pgwake cron install` schedules the backstop",

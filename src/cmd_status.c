@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "deaths.h"
 #include "commands.h"
 #include "httpcli.h"
 #include "report.h"
@@ -183,17 +184,22 @@ static json_t *status_from_db(PGconn *c, const Config *cfg)
  * up here, declared dead by whichever daemon holds maintenance. */
 static void print_dead(PGconn *c, FILE *out)
 {
-    PGresult *r = PQexec(c, "SELECT id, stage, host, COALESCE(reason, ''),"
-                            " extract(epoch FROM now() - ended_at)::int"
-                            " FROM pgwake.workers WHERE state = 'dead'"
-                            " AND ended_at > now() - interval '15 minutes'"
-                            " ORDER BY ended_at DESC, id LIMIT 20");
+    const char *lim[] = {"20"};
+    PGresult *r = PQexecParams(c, deaths_sql, 1, NULL, lim, NULL, NULL, 0);
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) {
-        fprintf(out, "\nworkers declared dead in the last 15 minutes (any host):\n");
-        for (int i = 0; i < PQntuples(r); i++)
+        fprintf(out, "\nworkers declared dead in the last hour (any host):\n");
+        for (int i = 0; i < PQntuples(r); i++) {
             fprintf(out, "  %-28s %-20s %-16s dead %s s ago: %s\n", PQgetvalue(r, i, 0),
                     PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 4),
                     PQgetvalue(r, i, 3));
+            /* Its last lines, as the alert carries them. */
+            for (const char *l = PQgetvalue(r, i, 5); !PQgetisnull(r, i, 5) && *l;) {
+                const char *nl = strchr(l, '\n');
+                int n = nl ? (int)(nl - l) : (int)strlen(l);
+                fprintf(out, "      | %.*s\n", n, l);
+                l += n + (nl != NULL);
+            }
+        }
     }
     PQclear(r);
 }

@@ -16,5 +16,9 @@ int cmd_start(const CliOpts *o);
 int cmd_stop(const CliOpts *o);
 int cmd_restart(const CliOpts *o);
 int cmd_import(const CliOpts *o);
+int cmd_tasks(const CliOpts *o);
+int cmd_retry(const CliOpts *o);
+int cmd_cancel(const CliOpts *o);
+int cmd_tail(const CliOpts *o);
 
 #endif

@@ -15,18 +15,25 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "hints.h"
 #include "http.h"
 #include "lockfile.h"
+#include "lockinfo.h"
 #include "log.h"
 #include "migrate.h"
 #include "release_sql.h"
 #include "reload.h"
 #include "sdnotify.h"
 #include "spawn.h"
+#include "verify.h"
 
-#define BADLOG_WINDOW_MS 10000
-#define BADLOG_PER_WINDOW 5
 #define STOP_FINAL_WAIT_MS 400 /* after the deadline's SIGKILL, for reaps and releases */
+/* Bounded waits (SPEC 5 "Never stalled"): a statement waits at most this long
+ * for a row lock (then it is retried), and none runs longer than this. */
+#define MAIN_LOCK_TIMEOUT_MS 2000
+#define MAINT_LOCK_TIMEOUT_MS 1000
+#define STATEMENT_TIMEOUT_MS 15000
+#define STUCK_REQUEST_MS 30000 /* /healthz: 503 past this (a wedged connection) */
 
 static volatile int loop_done; /* set by daemon_after_loop's checks only */
 
@@ -140,15 +147,22 @@ static void hostlock_cb(void *arg, PGresult *res)
         return;
     if (PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
         return;
+    /* Any role may take an advisory lock: name the holder, squatter or daemon. */
+    char who[300];
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        snprintf(who, sizeof who, "unable to tell: %s", PQresultErrorMessage(res));
+    else
+        lockinfo_describe(res, 0, 1, who, sizeof who);
     if (!d->ready) {
-        log_error("host %s is served by a live daemon; give this one a distinct host", d->cfg->host);
+        log_error("host %s is served by a live daemon; give this one a distinct host "
+                  "(its lock is held by %s)", d->cfg->host, who);
         daemon_abort(d, EXIT_RUNTIME);
         return;
     }
     /* After a reconnect the server may not have noticed our old session is
      * gone yet: keep the workers, try again with backoff. */
-    log_warn("host lock of %s still held (our previous session not gone yet?): reconnecting",
-             d->cfg->host);
+    log_warn("host lock of %s still held by %s (our previous session not gone yet?): reconnecting",
+             d->cfg->host, who);
     db_reconnect(d->db, "host lock still held");
 }
 
@@ -166,17 +180,22 @@ static void release_leftovers(Daemon *d, PGresult *res)
             kill(-pid, SIGKILL);
             kill(pid, SIGKILL);
         }
+        /* On the maintenance connection, retried until done; the release's
+         * pgwake_task notification (LISTEN runs before the gate opens) or the
+         * first recount sees the tasks pending again. */
         const char *p[] = {id};
-        if (!db_query(d->db, "SELECT * FROM pgwake.release_worker($1, 'daemon restarted', true)", 1,
-                      p, DBQ_SETUP | DBQ_RETRY, NULL, NULL))
+        char label[200];
+        snprintf(label, sizeof label, "release worker %s of an earlier daemon", id);
+        if (!db_query_persist(d->mdb, label,
+                              "SELECT * FROM pgwake.release_worker($1, 'daemon restarted', true)", 1,
+                              p, NULL, NULL))
             log_error("out of memory releasing worker %s", id);
     }
 }
 
 static void setup_done_cb(void *arg, PGresult *res);
 
-/* Leftovers are released before the gate opens: the first recount must see
- * their tasks pending again, so the last setup step is queued from here. */
+/* The last setup step is queued from here, once leftovers are known. */
 static void leftovers_cb(void *arg, PGresult *res)
 {
     Daemon *d = arg;
@@ -225,6 +244,7 @@ static void setup_done_cb(void *arg, PGresult *res)
     if (d->stopping)
         return;
     maint_on_ready(d->maint);
+    verify_all(d->verify); /* the notifications of the time away are lost */
     each_stage(d, stage_record_state);
     each_stage(d, hint_all);
     if (!d->ready) {
@@ -247,12 +267,12 @@ static bool setup_query(Daemon *d, const char *sql, int n, const char *const *p,
 static void on_up(void *arg)
 {
     Daemon *d = arg;
+    d->main_session = true;
     const char *host[] = {d->cfg->host};
     bool ok =
         setup_query(d, "SELECT COALESCE(max(version), 0) FROM pgwake.schema_migrations", 0, NULL,
                     check_cb) &&
-        setup_query(d, "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended("
-                       "'pgwake.host:' || $1, 0))", 1, host, hostlock_cb) &&
+        setup_query(d, LOCK_TRY_SQL(LOCK_KEY_HOST), 1, host, hostlock_cb) &&
         setup_query(d, "SELECT id, pid, pid_start FROM pgwake.workers WHERE host = $1"
                        " AND state IN ('starting', 'alive')", 1, host, leftovers_cb);
     for (int c = 0; ok && c < CH_UNKNOWN; c++) {
@@ -264,8 +284,7 @@ static void on_up(void *arg)
         ok = setup_query(d, "SELECT stage, state, reason FROM pgwake.stage_state WHERE host = $1", 1,
                          host, stage_state_cb);
     ok = ok && release_sql_on_connect(d->rsql);
-    if (ok)
-        maint_on_connect(d->maint); /* the last step is queued by leftovers_cb */
+    /* the last step is queued by leftovers_cb */
     if (!ok)
         fatal("out of memory queueing the start-up sequence");
 }
@@ -279,6 +298,16 @@ static void on_refused(void *arg, const char *why)
     daemon_abort(arg, EXIT_RUNTIME);
 }
 
+/* The two sessions live and die together: a loss of one (a restart, a
+ * partition, a server turned read-only) is the other's too, sooner or later,
+ * and they must stay on the same server of a multi-host DSN. */
+static void follow_loss(DbConn *other, const char *which, const char *why)
+{
+    char msg[400];
+    snprintf(msg, sizeof msg, "the %s connection was lost: %s", which, why);
+    db_reconnect(other, msg);
+}
+
 static void on_down(void *arg)
 {
     Daemon *d = arg;
@@ -289,68 +318,9 @@ static void on_down(void *arg)
     maint_on_down(d->maint);
     for (int i = 0; i < d->nstages; i++)
         d->stages[i]->recount_inflight = false;
-}
-
-/* ---------------------------------------------------------------- notifications */
-
-static void badlog_cb(evutil_socket_t fd, short what, void *arg)
-{
-    Daemon *d = arg;
-    if (d->bad_suppressed)
-        log_warn("%u more unparseable notifications in the last %d s (not logged)",
-                 d->bad_suppressed, BADLOG_WINDOW_MS / 1000);
-    d->bad_logged = d->bad_suppressed = 0;
-}
-
-static void log_bad(Daemon *d, const char *channel, const char *payload)
-{
-    if (d->bad_logged == 0 && event_add(&d->badlog_ev, &(struct timeval){BADLOG_WINDOW_MS / 1000, 0}))
-        fatal("event_add failed for the bad-payload window");
-    if (d->bad_logged >= BADLOG_PER_WINDOW) {
-        d->bad_suppressed++;
-        return;
-    }
-    d->bad_logged++;
-    char esc[256];
-    log_escape(payload, strlen(payload), esc, sizeof esc);
-    log_warn("unparseable notification on %s: \"%s\" (recounting every stage)", channel, esc);
-}
-
-static void on_notify(void *arg, const char *channel, const char *payload)
-{
-    Daemon *d = arg;
-    NotifyMsg m = notify_parse(channel, payload);
-    d->st.notifications[m.channel]++;
-    switch (m.kind) {
-    case NT_STAGE: {
-        Stage *s = daemon_stage(d, m.stage);
-        if (!s) {
-            d->st.ignored++;
-            log_debug("notification for stage %s, not served here", m.stage);
-            return;
-        }
-        stage_hint(s, m.channel == CH_TASK || m.channel == CH_RUN);
-        return;
-    }
-    case NT_ALL:
-        each_stage(d, hint_all);
-        return;
-    case NT_WORKER: {
-        if (strcmp(m.state, "dead") == 0 || strcmp(m.state, "exited") == 0)
-            release_sql_worker_ended(d->rsql, m.worker_id);
-        Worker *w = strcmp(m.state, "dead") == 0 ? daemon_worker_by_id(d, m.worker_id) : NULL;
-        if (w)
-            worker_declared_dead(w);
-        else if (strcmp(m.state, "starting") == 0)
-            maint_remote_change(d->maint);
-        return;
-    }
-    case NT_BAD:
-        d->st.unparseable++;
-        log_bad(d, channel, payload ? payload : "");
-        each_stage(d, hint_all);
-        return;
-    }
+    if (d->main_session)
+        follow_loss(d->mdb, "main", db_last_error(d->db));
+    d->main_session = false;
 }
 
 /* ---------------------------------------------------------------- signals */
@@ -361,7 +331,7 @@ static void stop_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
     Daemon *d = arg;
     if (d->final_wait) {
-        log_warn("exiting with %s", db_ready(d->db) ? "releases unconfirmed" : "the database away");
+        log_warn("exiting with %s", db_ready(d->mdb) ? "releases unconfirmed" : "the database away");
         event_base_loopbreak(d->base);
         return;
     }
@@ -487,7 +457,7 @@ static bool all_gone(const Daemon *d)
 {
     for (int i = 0; i < d->nstages; i++) {
         const Stage *s = d->stages[i];
-        if (stage_alive(s) > 0 || (s->count[WK_EXITED] > 0 && db_ready(d->db)))
+        if (stage_alive(s) > 0 || (s->count[WK_EXITED] > 0 && db_ready(d->mdb)))
             return false;
     }
     return true;
@@ -546,7 +516,7 @@ static void assign_events(Daemon *d)
     evsignal_assign(&d->sig_usr1, d->base, SIGUSR1, handle_sigusr1, d);
     evsignal_assign(&d->sig_chld, d->base, SIGCHLD, handle_sigchld, d);
     evtimer_assign(&d->stop_ev, d->base, stop_deadline_cb, d);
-    evtimer_assign(&d->badlog_ev, d->base, badlog_cb, d);
+    evtimer_assign(&d->badlog_ev, d->base, hints_badlog_cb, d);
     event_assign(&d->safety_ev, d->base, -1, EV_PERSIST, safety_cb, d);
     event_assign(&d->watchdog_ev, d->base, -1, EV_PERSIST, watchdog_cb, d);
 }
@@ -566,6 +536,47 @@ static bool arm_events(Daemon *d)
            (d->cfg->recount_interval_ms <= 0 || add_ms(&d->safety_ev, d->cfg->recount_interval_ms));
 }
 
+/* The maintenance connection carries releases, heartbeat verdicts and
+ * maintenance: statements that may wait on other sessions' row locks. It
+ * needs no start-up sequence of its own: the daemon's is on the main one. */
+static void mdb_up(void *arg)
+{
+    Daemon *d = arg;
+    d->maint_session = true;
+    maint_conn_up(d->maint);
+    db_open_gate(d->mdb);
+}
+
+static void mdb_down(void *arg)
+{
+    Daemon *d = arg;
+    maint_conn_down(d->maint);
+    if (d->maint_session)
+        follow_loss(d->db, "maintenance", db_last_error(d->mdb));
+    d->maint_session = false;
+}
+
+/* daemon_db_stuck: is a database request of the daemon unanswered for longer
+ * than 30 s, or the maintenance connection down (releases and verdicts
+ * wait)? why says which, for /healthz. */
+bool daemon_db_stuck(const Daemon *d, char *why, size_t n)
+{
+    int64_t main_ms = db_oldest_ms(d->db), maint_ms = db_oldest_ms(d->mdb);
+    if (main_ms > STUCK_REQUEST_MS || maint_ms > STUCK_REQUEST_MS) {
+        bool m = maint_ms > main_ms;
+        snprintf(why, n, "a database request%s unanswered for %lld s\n",
+                 m ? " of the maintenance connection" : "", (long long)((m ? maint_ms : main_ms) / 1000));
+        return true;
+    }
+    if (!db_ready(d->mdb)) {
+        const char *e = db_last_error(d->mdb);
+        snprintf(why, n, "maintenance connection not connected%s%s\n", e && *e ? ": " : "",
+                 e && *e ? e : "");
+        return true;
+    }
+    return false;
+}
+
 /* The parts that talk to the outside: database, maintenance, alerts, HTTP. */
 static bool create_parts(Daemon *d, char *err)
 {
@@ -574,14 +585,19 @@ static bool create_parts(Daemon *d, char *err)
             log_error("%s: %s", sc->name, err);
             return false;
         }
-    DbHooks hooks = {.on_notify = on_notify, .on_up = on_up, .on_down = on_down,
+    DbHooks hooks = {.on_notify = hints_on_notify, .on_up = on_up, .on_down = on_down,
                      .on_refused = on_refused, .arg = d};
+    DbHooks mhooks = {.on_up = mdb_up, .on_down = mdb_down, .on_refused = on_refused, .arg = d};
     d->db = db_new(d->base, d->dsn, &hooks);
+    d->mdb = db_new(d->base, d->dsn, &mhooks);
     d->maint = maint_new(d);
     d->memwatch = memwatch_new(d);
+    d->verify = verify_new(d);
     d->rsql = release_sql_new(d);
-    if (!d->db || !d->maint || !d->memwatch || !d->rsql)
+    if (!d->db || !d->mdb || !d->maint || !d->memwatch || !d->verify || !d->rsql)
         return false;
+    db_configure(d->db, "", MAIN_LOCK_TIMEOUT_MS, STATEMENT_TIMEOUT_MS);
+    db_configure(d->mdb, " (maintenance connection)", MAINT_LOCK_TIMEOUT_MS, STATEMENT_TIMEOUT_MS);
     d->alerter = alert_new(d->base, &d->cfg->alerts, d->cfg->host, err);
     if (!d->alerter) {
         log_error("unable to set up alerts: %s", err);
@@ -623,10 +639,12 @@ static void daemon_free(Daemon *d)
     free(d->stages);
     http_free(d->http);
     maint_free(d->maint);
+    verify_free(d->verify);
     memwatch_free(d->memwatch);
     release_sql_free(d->rsql);
     alert_free(d->alerter);
     db_free(d->db);
+    db_free(d->mdb);
     for (int r = 0; r < d->nretired; r++)
         cfg_free(d->retired[r]);
     free(d->retired);
@@ -658,6 +676,7 @@ int daemon_run(Config *cfg, const char *conf_path, const char *opt_dsn)
              conf_path);
     sd_notifyf("STATUS=waiting for database");
     db_start(d.db);
+    db_start(d.mdb);
     loop_done = 0;
     while (!loop_done && !event_base_got_break(d.base)) {
         if (event_base_loop(d.base, EVLOOP_ONCE) < 0)

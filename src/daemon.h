@@ -4,6 +4,7 @@
 #define PGWAKE_DAEMON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <event2/event_struct.h>
 
@@ -30,7 +31,9 @@ typedef struct Daemon {
     char *conf_path;
     char *dsn;                /* for the daemon's own connection */
     char *worker_dsn;         /* PGWAKE_DSN for workers */
-    DbConn *db;
+    DbConn *db;               /* LISTEN, start-up, recounts, registrations */
+    DbConn *mdb;              /* releases, heartbeat verdicts, maintenance (may wait on locks) */
+    struct Verify *verify;    /* re-reads of local workers' rows (hints, reconnects) */
     Maint *maint;             /* heartbeat deadlines, maintenance lock, expire_leases */
     MemWatch *memwatch;       /* RSS sampling for memory_limit */
     Alerter *alerter;         /* email / webhook; NULL when none is configured */
@@ -52,6 +55,8 @@ typedef struct Daemon {
     bool db_lost : 1;         /* the connection was lost at least once */
     bool check_finish : 1;    /* after-loop hook: free removed stages, end the stop */
     bool final_wait : 1;      /* stop deadline passed: SIGKILL sent, last wait running */
+    bool main_session : 1;    /* the main connection is up (a loss of the other follows) */
+    bool maint_session : 1;   /* the maintenance connection is up (likewise) */
     int64_t db_back_ms;       /* when the database came back after a loss (crash exclusion) */
     int exit_code;
     unsigned bad_logged;      /* bad payloads logged in the current window */
@@ -66,6 +71,7 @@ bool daemon_add_stage(Daemon *d, const StageConf *sc, const Config *cfg, char *e
 Worker *daemon_worker_by_pid(Daemon *d, pid_t pid);
 Worker *daemon_worker_by_id(Daemon *d, const char *id);
 bool daemon_db_settled(const Daemon *d, int64_t window_ms);
+bool daemon_db_stuck(const Daemon *d, char *why, size_t n);
 void daemon_maybe_finish(Daemon *d);
 void daemon_abort(Daemon *d, int code);
 uint32_t daemon_rand(void *d);

@@ -1,13 +1,17 @@
 /* db.c: one libpq connection driven by libevent. PQconnectStart/PQconnectPoll,
  * PQsendQueryParams one query at a time from a FIFO, PQconsumeInput then the
  * notifications then PQgetResult while !PQisBusy. A lost connection is retried
- * with capped exponential backoff; DBQ_RETRY queries survive it. */
+ * with capped exponential backoff; DBQ_RETRY queries survive it, and
+ * db_query_persist ones survive errors too (re-sent with backoff). Every
+ * session runs with lock_timeout and statement_timeout, and never stays
+ * inside a transaction. */
 #include "db.h"
 
 #include <errno.h>
 #include <event2/event_struct.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conn_opts.h"
 #include "dsn.h"
@@ -17,6 +21,8 @@
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 10000
 #define CONNECT_TIMEOUT_S 10
+#define PERSIST_MIN_MS 250    /* first re-send of a failed persistent query */
+#define PERSIST_MAX_MS 10000  /* ... doubling up to this */
 
 typedef enum { DB_DOWN, DB_CONNECTING, DB_UP } DbState;
 
@@ -28,6 +34,11 @@ typedef struct Query {
     unsigned flags;  /* DBQ_* */
     DbResultCb cb;
     void *arg;
+    char *label;     /* persistent queries: what it does, for logs and /status */
+    int tries;       /* persistent queries: failed attempts so far */
+    int64_t since_ms;/* queued (or kept across a reconnect) at; db_oldest_ms */
+    int64_t due_ms;  /* in the delayed list: when to send it again */
+    char error[160]; /* persistent queries: the last failure */
 } Query;
 
 struct DbConn {
@@ -46,11 +57,21 @@ struct DbConn {
     PGresult *last;         /* last result of the in-flight query */
     char last_error[256];
     unsigned long reconnects;
+    char name[40];          /* "" or " (maintenance connection)": in log lines */
+    int lock_timeout_ms, statement_timeout_ms; /* session settings, 0 = server default */
+    Query *delayed;         /* failed persistent queries waiting for their re-send */
+    struct event delay_ev;  /* the earliest of them is due */
     unsigned host_turn;     /* first host of a multi-host DSN for the next attempt */
 };
 
 static void sock_cb(evutil_socket_t fd, short what, void *arg);
 static void pump(DbConn *db);
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void query_free(Query *q)
 {
@@ -58,7 +79,35 @@ static void query_free(Query *q)
         free(q->params[i]);
     free(q->params);
     free(q->sql);
+    free(q->label);
     free(q);
+}
+
+/* A new query with copies of its text and parameters; NULL when out of memory. */
+static Query *query_new(const char *label, const char *sql, int nparams, const char *const *params,
+                        unsigned flags, DbResultCb cb, void *arg)
+{
+    Query *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    q->since_ms = now_ms();
+    q->flags = flags;
+    q->cb = cb;
+    q->arg = arg;
+    q->label = label ? strdup(label) : NULL;
+    q->sql = strdup(sql);
+    q->params = nparams ? calloc((size_t)nparams, sizeof *q->params) : NULL;
+    bool ok = q->sql && (nparams == 0 || q->params) && (!label || q->label);
+    if (ok)
+        q->nparams = nparams;
+    for (int i = 0; ok && i < nparams; i++)
+        if (params[i] && !(q->params[i] = strdup(params[i])))
+            ok = false;
+    if (!ok) {
+        query_free(q);
+        return NULL;
+    }
+    return q;
 }
 
 static void set_error(DbConn *db, const char *msg)
@@ -113,7 +162,7 @@ static void lose(DbConn *db, const char *why)
     db->gate_open = false;
     db->host_turn++; /* a host that failed or hung: start the next attempt after it */
     if (was_up)
-        log_warn("database connection lost: %s (reconnecting)", db->last_error);
+        log_warn("database connection lost%s: %s (reconnecting)", db->name, db->last_error);
     /* Fail what cannot be re-sent; callbacks may queue more, so detach first. */
     Query *keep = NULL, **kt = &keep, *q = db->head;
     db->head = db->tail = NULL;
@@ -142,6 +191,32 @@ static void lose(DbConn *db, const char *why)
     if (db->hooks.on_down)
         db->hooks.on_down(db->hooks.arg);
     schedule_retry(db);
+}
+
+/* Puts a setup query at the head of the FIFO: it runs before anything else. */
+static void push_front(DbConn *db, const char *sql, int nparams, const char *const *params)
+{
+    Query *q = query_new(NULL, sql, nparams, params, DBQ_SETUP, NULL, NULL);
+    if (!q)
+        fatal("out of memory queueing a session query");
+    q->next = db->head;
+    db->head = q;
+    if (!db->tail)
+        db->tail = q;
+}
+
+/* Bounded waits on every statement of the session: one row lock held by
+ * someone else delays a statement by lock_timeout at most, never forever. */
+static void push_session_settings(DbConn *db)
+{
+    if (!db->lock_timeout_ms && !db->statement_timeout_ms)
+        return;
+    char lock[24], stmt[24];
+    snprintf(lock, sizeof lock, "%dms", db->lock_timeout_ms);
+    snprintf(stmt, sizeof stmt, "%dms", db->statement_timeout_ms);
+    const char *p[] = {lock, stmt};
+    push_front(db, "SELECT pg_catalog.set_config('lock_timeout', $1, false),"
+                   " pg_catalog.set_config('statement_timeout', $2, false)", 2, p);
 }
 
 /* The first statement of a connection: is its server session ours alone? A
@@ -182,8 +257,8 @@ static void connect_poll(DbConn *db)
         break;
     default:
         set_error(db, PQerrorMessage(db->conn));
-        log_warn("unable to connect to the database: %s (retrying in %d ms)", db->last_error,
-                 db->backoff_ms);
+        log_warn("unable to connect to the database%s: %s (retrying in %d ms)", db->name,
+                 db->last_error, db->backoff_ms);
         lose(db, NULL);
         return;
     }
@@ -196,10 +271,15 @@ static void connect_poll(DbConn *db)
     db->backoff_ms = RECONNECT_MIN_MS;
     db->last_error[0] = '\0';
     arm(db, EV_READ | EV_PERSIST);
-    log_info("connected to the database (server %d, backend pid %d)", PQserverVersion(db->conn),
+    log_info("connected to the database%s (server %d, backend pid %d)", db->name, PQserverVersion(db->conn),
              PQbackendPID(db->conn));
     if (!session_is_ours(db))
         return;
+    /* What waited across the loss is as young as the connection. */
+    int64_t now = now_ms();
+    for (Query *q = db->head; q; q = q->next)
+        q->since_ms = now;
+    push_session_settings(db); /* first: before anything on_up sends */
     if (!db_query(db, CONN_OPTS_SERVER_SQL, 0, NULL, DBQ_SETUP, NULL, NULL))
         fatal("out of memory queueing the session's TCP settings");
     if (db->hooks.on_up)
@@ -215,8 +295,8 @@ static void start_connect(DbConn *db)
     conn_opts_free(&co);
     if (!db->conn || PQstatus(db->conn) == CONNECTION_BAD) {
         set_error(db, db->conn ? PQerrorMessage(db->conn) : "out of memory");
-        log_warn("unable to connect to the database: %s (retrying in %d ms)", db->last_error,
-                 db->backoff_ms);
+        log_warn("unable to connect to the database%s: %s (retrying in %d ms)", db->name,
+                 db->last_error, db->backoff_ms);
         lose(db, NULL);
         return;
     }
@@ -292,6 +372,89 @@ static void drain_notifies(DbConn *db)
     }
 }
 
+static bool result_ok(const PGresult *res)
+{
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+}
+
+/* The daemon runs single statements only: one that leaves the session inside a
+ * transaction (a pending_sql of `BEGIN`) would hold back everything after it
+ * uncommitted. Roll back at once and say which query did it. */
+static void check_transaction(DbConn *db, const Query *q)
+{
+    PGTransactionStatusType ts = PQtransactionStatus(db->conn);
+    if (ts != PQTRANS_INTRANS && ts != PQTRANS_INERROR)
+        return;
+    char esc[96];
+    log_escape(q->sql, strlen(q->sql), esc, sizeof esc);
+    log_error("query \"%s\" left the session%s inside a transaction: rolled back", esc, db->name);
+    push_front(db, "ROLLBACK", 0, NULL);
+}
+
+static void arm_delay(DbConn *db)
+{
+    event_del(&db->delay_ev);
+    int64_t first = 0;
+    for (Query *q = db->delayed; q; q = q->next)
+        if (!first || q->due_ms < first)
+            first = q->due_ms;
+    if (!first)
+        return;
+    int64_t ms = first - now_ms();
+    if (ms < 0)
+        ms = 0;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    if (event_add(&db->delay_ev, &tv))
+        fatal("event_add failed for a query re-send timer");
+}
+
+/* A persistent query failed: keep it aside and send it again after a backoff. */
+static void delay_query(DbConn *db, Query *q, const PGresult *res)
+{
+    const char *msg = res ? PQresultErrorMessage(res) : "no result";
+    snprintf(q->error, sizeof q->error, "%s", *msg ? msg : "no result");
+    size_t n = strlen(q->error);
+    while (n && (q->error[n - 1] == '\n' || q->error[n - 1] == ' '))
+        q->error[--n] = '\0';
+    int64_t delay = PERSIST_MIN_MS;
+    for (int i = 0; i < q->tries && delay < PERSIST_MAX_MS; i++)
+        delay *= 2;
+    if (delay > PERSIST_MAX_MS)
+        delay = PERSIST_MAX_MS;
+    q->tries++;
+    log_warn("unable to %s: %s (try %d; again in %lld ms)", q->label, q->error, q->tries,
+             (long long)delay);
+    q->due_ms = now_ms() + delay;
+    q->next = db->delayed;
+    db->delayed = q;
+    arm_delay(db);
+}
+
+static void delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    DbConn *db = arg;
+    int64_t now = now_ms();
+    for (Query **pp = &db->delayed; *pp;) {
+        Query *q = *pp;
+        if (q->due_ms > now) {
+            pp = &q->next;
+            continue;
+        }
+        *pp = q->next;
+        q->next = NULL;
+        q->since_ms = now;
+        if (db->tail)
+            db->tail->next = q;
+        else
+            db->head = q;
+        db->tail = q;
+    }
+    arm_delay(db);
+    send_next(db);
+}
+
 /* Reads what arrived: notifications, then results, completing queries in order. */
 static void pump(DbConn *db)
 {
@@ -328,6 +491,12 @@ static void pump(DbConn *db)
         db->inflight = NULL;
         db->last = NULL;
         unlink_query(db, q);
+        check_transaction(db, q);
+        if (q->label && !result_ok(res)) {
+            delay_query(db, q, res);
+            PQclear(res);
+            continue;
+        }
         if (q->cb)
             q->cb(q->arg, res);
         PQclear(res);
@@ -378,6 +547,7 @@ DbConn *db_new(struct event_base *base, const char *dsn, const DbHooks *hooks)
     db->hooks = *hooks;
     db->backoff_ms = RECONNECT_MIN_MS;
     evtimer_assign(&db->retry_ev, base, retry_cb, db);
+    evtimer_assign(&db->delay_ev, base, delay_cb, db);
     if (!db->dsn) {
         free(db);
         return NULL;
@@ -392,28 +562,12 @@ void db_start(DbConn *db)
         start_connect(db);
 }
 
-/* db_query queues a parameterized query; the callback runs from the loop.
- * Returns false only when out of memory. */
-bool db_query(DbConn *db, const char *sql, int nparams, const char *const *params, unsigned flags,
-              DbResultCb cb, void *arg)
+static bool enqueue(DbConn *db, const char *label, const char *sql, int nparams,
+                    const char *const *params, unsigned flags, DbResultCb cb, void *arg)
 {
-    Query *q = calloc(1, sizeof *q);
+    Query *q = query_new(label, sql, nparams, params, flags, cb, arg);
     if (!q)
         return false;
-    q->sql = strdup(sql);
-    q->nparams = nparams;
-    q->params = nparams ? calloc((size_t)nparams, sizeof *q->params) : NULL;
-    q->flags = flags;
-    q->cb = cb;
-    q->arg = arg;
-    bool ok = q->sql && (nparams == 0 || q->params);
-    for (int i = 0; ok && i < nparams; i++)
-        if (params[i] && !(q->params[i] = strdup(params[i])))
-            ok = false;
-    if (!ok) {
-        query_free(q);
-        return false;
-    }
     if (db->tail)
         db->tail->next = q;
     else
@@ -423,6 +577,25 @@ bool db_query(DbConn *db, const char *sql, int nparams, const char *const *param
      * caller, which may be a notification hook itself. */
     send_next(db);
     return true;
+}
+
+/* db_query queues a parameterized query; the callback runs from the loop.
+ * Returns false only when out of memory. */
+bool db_query(DbConn *db, const char *sql, int nparams, const char *const *params, unsigned flags,
+              DbResultCb cb, void *arg)
+{
+    return enqueue(db, NULL, sql, nparams, params, flags, cb, arg);
+}
+
+/* db_query_persist queues a query that must happen eventually (a release, a
+ * recorded state): kept across reconnects like DBQ_RETRY, and an error result
+ * is logged and the query sent again with backoff (250 ms doubling to 10 s);
+ * the callback sees only its successful result. label says what it does
+ * ("release worker X"), for the log and /status. */
+bool db_query_persist(DbConn *db, const char *label, const char *sql, int nparams,
+                      const char *const *params, DbResultCb cb, void *arg)
+{
+    return enqueue(db, label, sql, nparams, params, DBQ_RETRY, cb, arg);
 }
 
 /* db_open_gate lets ordinary queries run once the start-up sequence is done. */
@@ -447,6 +620,9 @@ void db_cancel_arg(DbConn *db, const void *arg)
     for (Query *q = db->head; q; q = q->next)
         if (q->arg == arg)
             q->cb = NULL;
+    for (Query *q = db->delayed; q; q = q->next)
+        if (q->arg == arg)
+            q->cb = NULL;
 }
 
 bool db_ready(const DbConn *db) { return db->state == DB_UP && db->gate_open; }
@@ -455,7 +631,51 @@ int db_queued(const DbConn *db)
     int n = 0;
     for (const Query *q = db->head; q; q = q->next)
         n++;
+    for (const Query *q = db->delayed; q; q = q->next)
+        n++;
     return n;
+}
+
+/* db_oldest_ms is the age of the oldest query not answered yet (queued or in
+ * flight; 0 when none): a statement stuck on a lock or a wedged connection
+ * shows here, for /healthz. Persistent queries waiting out their backoff are
+ * not stuck, and those kept across a reconnect count from the connection. */
+int64_t db_oldest_ms(const DbConn *db)
+{
+    int64_t oldest = 0;
+    for (const Query *q = db->head; q; q = q->next)
+        if (!oldest || q->since_ms < oldest)
+            oldest = q->since_ms;
+    return oldest && db->state == DB_UP ? now_ms() - oldest : 0;
+}
+
+/* db_each_retrying calls fn for every persistent query that failed at least
+ * once and has not succeeded yet (for /status). */
+void db_each_retrying(const DbConn *db, void (*fn)(void *ctx, const char *label, int tries,
+                                                   const char *error), void *ctx)
+{
+    const Query *const lists[] = {db->head, db->delayed};
+    for (int l = 0; l < 2; l++)
+        for (const Query *q = lists[l]; q; q = q->next)
+            if (q->label && q->tries > 0)
+                fn(ctx, q->label, q->tries, q->error);
+}
+
+/* db_configure names the connection in logs (a suffix to "database", e.g.
+ * " (maintenance connection)") and sets the waits every
+ * statement of its sessions is bounded by (milliseconds; 0 = the server's). */
+void db_configure(DbConn *db, const char *name, int lock_timeout_ms, int statement_timeout_ms)
+{
+    snprintf(db->name, sizeof db->name, "%s", name);
+    db->lock_timeout_ms = lock_timeout_ms;
+    db->statement_timeout_ms = statement_timeout_ms;
+}
+
+/* db_sqlstate is the SQLSTATE of an error result ("" when none). */
+const char *db_sqlstate(const PGresult *res)
+{
+    const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return s ? s : "";
 }
 const char *db_last_error(const DbConn *db) { return db->last_error; }
 unsigned long db_reconnects(const DbConn *db) { return db->reconnects; }
@@ -469,9 +689,14 @@ void db_free(DbConn *db)
     if (db->ev_added)
         event_del(&db->ev);
     event_del(&db->retry_ev);
+    event_del(&db->delay_ev);
     PQclear(db->last);
     PQfinish(db->conn);
     for (Query *q = db->head, *n; q; q = n) {
+        n = q->next;
+        query_free(q);
+    }
+    for (Query *q = db->delayed, *n; q; q = n) {
         n = q->next;
         query_free(q);
     }

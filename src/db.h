@@ -4,6 +4,7 @@
 #define PGWAKE_DB_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <event2/event.h>
 #include <libpq-fe.h>
 
@@ -32,10 +33,17 @@ DbConn *db_new(struct event_base *base, const char *dsn, const DbHooks *hooks);
 void db_start(DbConn *db);
 bool db_query(DbConn *db, const char *sql, int nparams, const char *const *params, unsigned flags,
               DbResultCb cb, void *arg);
+bool db_query_persist(DbConn *db, const char *label, const char *sql, int nparams,
+                      const char *const *params, DbResultCb cb, void *arg);
+void db_configure(DbConn *db, const char *name, int lock_timeout_ms, int statement_timeout_ms);
 void db_open_gate(DbConn *db);
 void db_reconnect(DbConn *db, const char *why);
 bool db_ready(const DbConn *db);
 int db_queued(const DbConn *db);
+int64_t db_oldest_ms(const DbConn *db);
+void db_each_retrying(const DbConn *db, void (*fn)(void *ctx, const char *label, int tries,
+                                                   const char *error), void *ctx);
+const char *db_sqlstate(const PGresult *res);
 const char *db_last_error(const DbConn *db);
 unsigned long db_reconnects(const DbConn *db);
 void db_cancel_arg(DbConn *db, const void *arg);

@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "http_conns.h"
 #include "http_gate.h"
+#include "http_tasks.h"
 #include "log.h"
 #include "report.h"
 #include "statuspage.h"
@@ -67,6 +68,7 @@ struct Http {
     Batch *batches;         /* queries in flight for waiting requests */
     int nwaiting;           /* requests in every batch */
     uint64_t busy;          /* requests refused with 503: too many waiting */
+    HttpTasks *tasks;       /* /tasks, /stages/NAME/log, /deaths, /trends (http_tasks.c) */
 };
 
 /* ---------------------------------------------------------------- replies */
@@ -257,6 +259,8 @@ static void serve_healthz(Http *h, struct evhttp_request *req)
                  e && *e ? e : "");
     } else if (!d->ready)
         snprintf(why, sizeof why, "start-up not done\n");
+    else if (daemon_db_stuck(d, why, sizeof why))
+        ; /* SPEC 5 "Never stalled": a request unanswered for 30 s */
     else {
         reply_text(req, 200, "ok\n");
         return;
@@ -330,6 +334,7 @@ static void serve_metrics(Http *h, struct evhttp_request *req)
         return;
     }
     report_metrics(h->d, b);
+    http_tasks_metrics(h->tasks, b);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4; charset=utf-8");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
@@ -465,6 +470,23 @@ static void serve_control(Http *h, struct evhttp_request *req, const char *rest)
     reply_json(req, 200, json_pack("{s:b,s:s,s:o}", "ok", 1, "action", action, "stages", stages));
 }
 
+/* For http_tasks.c: the same replies and the same control-call gate. */
+void http_reply_json(struct evhttp_request *req, int code, json_t *j) { reply_json(req, code, j); }
+void http_method_not_allowed(struct evhttp_request *req, const char *allow)
+{
+    method_not_allowed(req, allow);
+}
+bool http_control_gate(Http *h, struct evhttp_request *req) { return control_allowed(h, req); }
+void http_reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    reply_error(req, code, "%s", msg);
+}
+
 /* ---------------------------------------------------------------- routing */
 
 typedef void (*ReadFn)(Http *h, struct evhttp_request *req);
@@ -491,6 +513,8 @@ static void request_cb(struct evhttp_request *req, void *arg)
                     host, h->d->cfg->http_listen);
         return;
     }
+    if (http_tasks_route(h->tasks, req, path))
+        return;
     if (strncmp(path, "/stages/", 8) == 0) {
         serve_control(h, req, path + 8);
         return;
@@ -504,7 +528,7 @@ static void request_cb(struct evhttp_request *req, void *arg)
             method_not_allowed(req, "GET, HEAD");
         return;
     }
-    reply_error(req, 404, "not found (try /, /healthz, /status, /metrics, /runs)");
+    reply_error(req, 404, "not found (try /, /healthz, /status, /metrics, /runs, /tasks)");
 }
 
 /* ---------------------------------------------------------------- life */
@@ -568,6 +592,8 @@ Http *http_new(Daemon *d, char *err)
                               http_conns_default_cap());
     if (!h->conns)
         log_warn("http: out of memory for the connection cap (connections are not counted)");
+    if (!(h->tasks = http_tasks_new(d, h)))
+        log_warn("http: out of memory for /tasks (it answers 404)");
     log_info("http: listening on %s", listen);
     if (!d->cfg->control_token && !http_listen_is_loopback(listen))
         log_warn("http: %s is reachable from other machines and control_token is unset: "
@@ -606,6 +632,7 @@ void http_free(Http *h)
 {
     if (!h)
         return;
+    http_tasks_free(h->tasks);
     while (h->batches) {
         Batch *b = h->batches;
         h->batches = b->next;

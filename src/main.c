@@ -57,6 +57,23 @@ static const Command commands[] = {
      "pgwake runs [--limit N] [--json] [-c FILE] [-d DSN]\n"
      "  The newest N runs (default 20) from the database: state, age, and a progress bar\n"
      "  per stage.\n"},
+    {"tasks", cmd_tasks,
+     "pgwake tasks [--stage S] [--state pending|leased|dead|done] [--run N] [--limit N]\n"
+     "             [--before ID] [--json] [-c FILE] [-d DSN]\n"
+     "  Tasks from the database, newest first (default 20): id, stage, state, attempts,\n"
+     "  age, owner, last_error cut to the terminal. --before pages on (it is printed).\n"},
+    {"retry", cmd_retry,
+     "pgwake retry ID...|--stage S --dead [-c FILE] [-d DSN]\n"
+     "  Makes dead (or waiting) tasks pending now, with one more attempt when they had\n"
+     "  none left. Exit 2 for an unknown task or one that is leased or done.\n"},
+    {"cancel", cmd_cancel,
+     "pgwake cancel ID... [-c FILE] [-d DSN]\n"
+     "  Pending tasks become dead with last_error \"cancelled\". Exit 2 for an unknown\n"
+     "  task or one that is not pending.\n"},
+    {"tail", cmd_tail,
+     "pgwake tail STAGE [-n N] [-f] [-c FILE]\n"
+     "  The last N lines (default 10) of STAGE's worker log on this host, rotated files\n"
+     "  included; -f follows new lines (and the file across a rotation) until interrupted.\n"},
     {"start", cmd_start,
      "pgwake start STAGE|all [-c FILE]\n"
      "  Starts a stopped or FATAL stage of the running daemon (resets its crash count).\n"

@@ -1,8 +1,11 @@
-/* maint.c: health of workers and leases. Local workers: one timer at the
- * earliest heartbeat deadline, verdicts only from a fresh read of
- * last_heartbeat (pgwake.expire_worker). Maintenance, held by one daemon at a
- * time through an advisory lock: expire_leases() at the deadlines it returns,
- * and the alert for deaths nobody alerted yet. Also the database-down alert. */
+/* maint.c: health of workers and leases, on the maintenance connection (so a
+ * statement waiting on a row lock never holds up the main one). Local
+ * workers: one timer at the earliest heartbeat deadline, verdicts only from a
+ * fresh read of last_heartbeat (pgwake.expire_worker); one past its deadline
+ * whose verdict waits on a lock is stopped at once (worker_hung). Maintenance,
+ * held by one daemon at a time through an advisory lock: expire_leases() at
+ * the deadlines it returns, and the alert for deaths nobody alerted yet; a
+ * refused lock names its holder. Also the database-down alert. */
 #include "maint.h"
 
 #include <stdio.h>
@@ -11,13 +14,12 @@
 
 #include "alert.h"
 #include "daemon.h"
+#include "lockinfo.h"
 #include "log.h"
-
-/* An arbitrary constant: the maintenance lock of every daemon of a database. */
-#define MAINT_LOCK_KEY "7040119002"
 #define REMOTE_RECHECK_MS 1000 /* a new remote worker: look again this soon */
 #define MIN_RETRY_MS 100       /* a deadline already past (row busy): not sooner */
 #define MAX_SLEEP_MS 3600000   /* re-read at least hourly while deadlines exist */
+#define KEPT_TAILS 4            /* last lines of workers freed before their alert went out */
 #define LOCAL_BATCH_MS 100     /* the local timer waits this past the earliest deadline, so
                                   deadlines close together share one query */
 
@@ -25,8 +27,15 @@ struct Maint {
     Daemon *d;
     bool holder : 1;          /* holds the maintenance lock on this connection */
     bool expire_inflight : 1;
-    bool local_inflight : 1;
     bool db_down_alerted : 1;
+    bool up : 1;              /* the maintenance connection is usable */
+    int expire_failures;      /* in a row: the retry backs off */
+    char holder_info[300];    /* who holds the lock when we do not ("" = unknown or us) */
+    struct {
+        char id[128];
+        char tail[TAIL_LINES * TAIL_LINE_MAX];
+    } kept[KEPT_TAILS];       /* a ring: maint_alert_dead of a worker about to be freed */
+    int kept_next;
     struct event poll_ev;     /* not holder: try the lock every maintenance_poll */
     struct event expire_ev;   /* holder: the next deadline expire_leases returned */
     struct event local_ev;    /* the earliest heartbeat deadline of a local worker */
@@ -55,6 +64,9 @@ static void alert_rows(Maint *m, PGresult *res)
         tail[0] = '\0';
         if (w)
             tail_join(&w->outbuf.tail, "\n", tail, sizeof tail);
+        for (int k = 0; !w && k < KEPT_TAILS; k++)
+            if (strcmp(m->kept[k].id, id) == 0)
+                snprintf(tail, sizeof tail, "%s", m->kept[k].tail);
         DeadWorker dw = {
             .id = id, .stage = PQgetvalue(res, i, 1), .host = PQgetvalue(res, i, 2),
             .last_seen_s = atof(PQgetvalue(res, i, 4)),
@@ -84,8 +96,24 @@ static void claim_and_alert(Maint *m, const char *ids_sql, int n, const char *co
     char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT * FROM pgwake.dead_worker_info(ARRAY(SELECT pgwake.mark_alerted(%s)))", ids_sql);
-    if (!db_query(m->d->db, sql, n, p, 0, claimed_cb, m))
+    if (!db_query(m->d->mdb, sql, n, p, 0, claimed_cb, m))
         log_error("out of memory queueing a dead-worker alert");
+}
+
+/* maint_alert_dead alerts the death of a local worker (once, whoever claims
+ * it first); one already reaped (a hung worker stopped before its verdict,
+ * alerted once its release is done) leaves its last lines here for the alert. */
+void maint_alert_dead(Maint *m, const Worker *w)
+{
+    if (w->state == WK_EXITED) {
+        int k = m->kept_next++ % KEPT_TAILS;
+        snprintf(m->kept[k].id, sizeof m->kept[k].id, "%s", w->id);
+        tail_join(&w->outbuf.tail, "\n", m->kept[k].tail, sizeof m->kept[k].tail);
+    }
+    char lit[200];
+    snprintf(lit, sizeof lit, "{\"%s\"}", w->id);
+    const char *p[] = {lit};
+    claim_and_alert(m, "$1::text[]", 1, p);
 }
 
 /* ---------------------------------------------------------------- local workers */
@@ -103,78 +131,67 @@ void maint_rearm_local(Maint *m)
     int64_t first = 0;
     for (int i = 0; i < d->nstages; i++)
         for (Worker *w = d->stages[i]->workers; w; w = w->next)
-            if (watched(w) && (!first || w->hb_deadline_ms < first))
+            if (watched(w) && !w->hb_inflight && (!first || w->hb_deadline_ms < first))
                 first = w->hb_deadline_ms;
     event_del(&m->local_ev);
-    if (first && !m->local_inflight)
+    if (first)
         add_ms(&m->local_ev, first + LOCAL_BATCH_MS - mono_ms());
 }
 
+/* The verdict of one worker's deadline (arg is the worker: worker_free
+ * cancels the callback of a worker gone meanwhile). */
 static void local_cb(void *arg, PGresult *res)
 {
-    Maint *m = arg;
-    Daemon *d = m->d;
-    m->local_inflight = false;
-    if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
-        char dead[4096];
-        size_t n = 0;
-        dead[0] = '\0';
-        for (int i = 0; i < PQntuples(res); i++) {
-            Worker *w = daemon_worker_by_id(d, PQgetvalue(res, i, 0));
-            if (!w || !watched(w))
-                continue;
-            if (strcmp(PQgetvalue(res, i, 1), "t") == 0) {
-                wlog_warn(w, "past its heartbeat or task_timeout deadline: declared dead, leases released");
-                if (n + strlen(w->id) + 2 < sizeof dead)
-                    n += (size_t)snprintf(dead + n, sizeof dead - n, "%s%s", n ? "," : "", w->id);
-                worker_declared_dead(w);
-            } else if (!PQgetisnull(res, i, 2)) {
-                w->hb_deadline_ms = mono_ms() + (int64_t)(atof(PQgetvalue(res, i, 2)) * 1000.0) + 1;
-            } else {
-                w->hb_deadline_ms = mono_ms() + w->stage->conf->heartbeat_timeout_ms;
-            }
+    Worker *w = arg;
+    Maint *m = w->stage->d->maint;
+    w->hb_inflight = false;
+    if (!res || !watched(w)) {
+        maint_rearm_local(m);
+        return;
+    }
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+            wlog_warn(w, "past its heartbeat or task_timeout deadline: declared dead, leases released");
+            worker_declared_dead(w);
+            maint_alert_dead(m, w);
+        } else if (!PQgetisnull(res, 0, 1)) {
+            w->hb_deadline_ms = mono_ms() + (int64_t)(atof(PQgetvalue(res, 0, 1)) * 1000.0) + 1;
+        } else {
+            w->hb_deadline_ms = mono_ms() + w->stage->conf->heartbeat_timeout_ms;
         }
-        if (n) {
-            char lit[4200];
-            snprintf(lit, sizeof lit, "{%s}", dead);
-            const char *p[] = {lit};
-            claim_and_alert(m, "$1::text[]", 1, p);
-        }
-    } else if (res) {
-        log_error("unable to check heartbeat deadlines: %s", PQresultErrorMessage(res));
+    } else if (strcmp(db_sqlstate(res), "55P03") == 0) {
+        /* expire_worker locks rows only once its plain read found the deadline
+         * past: a lock timeout means "due, but someone holds its rows". */
+        worker_hung(w);
+    } else {
+        wlog_warn(w, "unable to check its heartbeat deadline: %s (again in %d ms)",
+                  PQresultErrorMessage(res), MIN_RETRY_MS * 10);
+        w->hb_deadline_ms = mono_ms() + MIN_RETRY_MS * 10;
     }
     maint_rearm_local(m);
 }
 
-/* At the earliest deadline: read every due worker's last_heartbeat afresh;
- * past it, pgwake.expire_worker declares it dead and releases its leases in
- * the same call. No verdict without the database. */
+/* At the earliest deadline: read every due worker's last_heartbeat afresh,
+ * one statement each (one worker's locked rows must not hold up another's
+ * verdict); past it, pgwake.expire_worker declares it dead and releases its
+ * leases in the same call. No verdict without the database. The holder does
+ * this too: its expire_leases() may be the statement a lock holds up. */
 static void local_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     Maint *m = arg;
     Daemon *d = m->d;
-    if (!db_ready(d->db) || m->local_inflight)
-        return;
-    /* The maintenance holder's expire_leases() covers local workers too (and
-     * the death notification reaches worker_declared_dead): no per-worker reads. */
-    if (m->holder)
+    if (!m->up || !db_ready(d->mdb))
         return;
     int64_t now = mono_ms();
-    char ids[4096];
-    size_t n = 0;
     for (int i = 0; i < d->nstages; i++)
-        for (Worker *w = d->stages[i]->workers; w; w = w->next)
-            if (watched(w) && w->hb_deadline_ms <= now + 5 && n + strlen(w->id) + 2 < sizeof ids)
-                n += (size_t)snprintf(ids + n, sizeof ids - n, "%s%s", n ? "," : "{", w->id);
-    if (!n) {
-        maint_rearm_local(m);
-        return;
-    }
-    snprintf(ids + n, sizeof ids - n, "}");
-    const char *p[] = {ids};
-    m->local_inflight = db_query(d->db,
-                                 "SELECT e.wid, x.dead, x.next_deadline_s FROM unnest($1::text[]) AS e(wid),"
-                                 " LATERAL pgwake.expire_worker(e.wid) x", 1, p, 0, local_cb, m);
+        for (Worker *w = d->stages[i]->workers; w; w = w->next) {
+            if (!watched(w) || w->hb_inflight || w->hb_deadline_ms > now + 5)
+                continue;
+            const char *p[] = {w->id};
+            w->hb_inflight = db_query(d->mdb, "SELECT dead, next_deadline_s FROM pgwake.expire_worker($1)",
+                                      1, p, 0, local_cb, w);
+        }
+    maint_rearm_local(m);
 }
 
 /* maint_worker_started arms the heartbeat deadline of a new local worker:
@@ -187,6 +204,21 @@ void maint_worker_started(Maint *m, Worker *w)
 
 /* ---------------------------------------------------------------- maintenance */
 
+/* The dead workers expire_leases declared (a text[] literal of ids without
+ * quotes or commas, as pgwake makes them): our own are stopped at once, a
+ * verdict of our own query; the notification that follows finds them ended. */
+static void declare_local(Maint *m, const char *arr)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", arr[0] == '{' ? arr + 1 : arr);
+    char *save = NULL;
+    for (char *id = strtok_r(buf, ",}", &save); id; id = strtok_r(NULL, ",}", &save)) {
+        Worker *w = daemon_worker_by_id(m->d, id);
+        if (w)
+            worker_declared_dead(w);
+    }
+}
+
 static void expire_cb(void *arg, PGresult *res)
 {
     Maint *m = arg;
@@ -194,14 +226,24 @@ static void expire_cb(void *arg, PGresult *res)
     if (!res)
         return;
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        log_error("expire_leases failed: %s", PQresultErrorMessage(res));
-        add_ms(&m->expire_ev, m->d->cfg->maintenance_poll_ms);
+        /* E.g. a lock timeout: a session holds a row it must change. Back off. */
+        int64_t ms = MIN_RETRY_MS;
+        for (int i = 0; i <= m->expire_failures && ms < m->d->cfg->maintenance_poll_ms; i++)
+            ms *= 2;
+        if (ms > m->d->cfg->maintenance_poll_ms)
+            ms = m->d->cfg->maintenance_poll_ms;
+        m->expire_failures++;
+        log_error("expire_leases failed: %s (again in %lld ms)", PQresultErrorMessage(res),
+                  (long long)ms);
+        add_ms(&m->expire_ev, ms);
         return;
     }
+    m->expire_failures = 0;
     int released = atoi(PQgetvalue(res, 0, 0));
     const char *dead = PQgetvalue(res, 0, 1);
     if (released || strcmp(dead, "{}") != 0)
         log_info("maintenance: %d lease(s) released, dead workers %s", released, dead);
+    declare_local(m, dead);
     claim_and_alert(m, "ARRAY(SELECT pgwake.unalerted_deaths())", 0, NULL);
     if (!PQgetisnull(res, 0, 2)) {
         int64_t ms = (int64_t)(atof(PQgetvalue(res, 0, 2)) * 1000.0) + 1;
@@ -212,37 +254,54 @@ static void expire_cb(void *arg, PGresult *res)
 static void expire_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     Maint *m = arg;
-    if (!m->holder || !db_ready(m->d->db) || m->expire_inflight)
+    if (!m->holder || !db_ready(m->d->mdb) || m->expire_inflight)
         return;
-    m->expire_inflight = db_query(m->d->db, "SELECT released, dead_workers, next_deadline_s"
+    m->expire_inflight = db_query(m->d->mdb, "SELECT released, dead_workers, next_deadline_s"
                                             " FROM pgwake.expire_leases()", 0, NULL, 0, expire_cb, m);
 }
 
 static void lock_cb(void *arg, PGresult *res)
 {
     Maint *m = arg;
-    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        if (res)
+            log_error("unable to try the maintenance lock: %s", PQresultErrorMessage(res));
+        if (res && m->up)
+            add_ms(&m->poll_ev, m->d->cfg->maintenance_poll_ms);
         return;
+    }
     bool got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     if (got && !m->holder)
         log_info("maintenance: this daemon holds it (expire_leases at each deadline)");
     m->holder = got;
     if (got) {
+        m->holder_info[0] = '\0';
         event_del(&m->poll_ev);
         add_ms(&m->expire_ev, 0);
-    } else {
-        add_ms(&m->poll_ev, m->d->cfg->maintenance_poll_ms);
+        return;
     }
+    /* pg_try_advisory_lock is open to every role: say who keeps it, once per holder. */
+    char info[sizeof m->holder_info];
+    lockinfo_describe(res, 0, 1, info, sizeof info);
+    if (strcmp(info, m->holder_info) != 0)
+        log_info("maintenance: held by another session (%s); trying again every %lld ms", info,
+                 (long long)m->d->cfg->maintenance_poll_ms);
+    snprintf(m->holder_info, sizeof m->holder_info, "%s", info);
+    add_ms(&m->poll_ev, m->d->cfg->maintenance_poll_ms);
+}
+
+static void try_lock(Maint *m)
+{
+    if (!db_query(m->d->mdb, LOCK_TRY_SQL(LOCK_KEY_MAINT), 0, NULL, 0, lock_cb, m))
+        log_error("out of memory queueing the maintenance lock");
 }
 
 static void poll_cb(evutil_socket_t fd, short what, void *arg)
 {
     Maint *m = arg;
-    if (m->holder || !db_ready(m->d->db))
+    if (m->holder || !m->up || !db_ready(m->d->mdb))
         return;
-    if (!db_query(m->d->db, "SELECT pg_catalog.pg_try_advisory_lock(" MAINT_LOCK_KEY ")", 0, NULL, 0,
-                  lock_cb, m))
-        log_error("out of memory queueing the maintenance lock");
+    try_lock(m);
 }
 
 /* maint_remote_change: a worker registered or ended somewhere; the holder
@@ -264,6 +323,13 @@ void maint_remote_change(Maint *m)
 
 bool maint_holder(const Maint *m) { return m->holder; }
 
+/* maint_holder_info says who holds maintenance when this daemon does not
+ * (NULL when unknown or when we hold it). */
+const char *maint_holder_info(const Maint *m)
+{
+    return !m->holder && m->holder_info[0] ? m->holder_info : NULL;
+}
+
 /* ---------------------------------------------------------------- database up and down */
 
 static void dbdown_cb(evutil_socket_t fd, short what, void *arg)
@@ -276,16 +342,34 @@ static void dbdown_cb(evutil_socket_t fd, short what, void *arg)
     alert_db_down(d->alerter, (double)(mono_ms() - m->down_since_ms) / 1000.0, db_last_error(d->db));
 }
 
-/* maint_on_connect queues the maintenance try-lock in the start-up sequence. */
-void maint_on_connect(Maint *m)
+/* maint_conn_up: the maintenance connection is usable: try the lock, read
+ * every local deadline again (what happened while away is in the rows). */
+void maint_conn_up(Maint *m)
 {
-    if (!db_query(m->d->db, "SELECT pg_catalog.pg_try_advisory_lock(" MAINT_LOCK_KEY ")", 0, NULL,
-                  DBQ_SETUP, lock_cb, m))
-        fatal("out of memory queueing the maintenance lock");
+    Daemon *d = m->d;
+    m->up = true;
+    for (int i = 0; i < d->nstages; i++)
+        for (Worker *w = d->stages[i]->workers; w; w = w->next)
+            w->hb_inflight = false;
+    try_lock(m);
+    add_ms(&m->local_ev, 0);
 }
 
-/* maint_on_ready: start-up done on a connection: every local deadline is
- * read again, and a database-down alert gets its recovery. */
+/* maint_conn_down: the lock went with the session; deadlines wait for it. */
+void maint_conn_down(Maint *m)
+{
+    if (m->holder)
+        log_warn("maintenance: lost with the database connection");
+    m->holder = false;
+    m->up = false;
+    m->expire_inflight = false;
+    event_del(&m->poll_ev);
+    event_del(&m->expire_ev);
+    event_del(&m->local_ev);
+}
+
+/* maint_on_ready: the main connection's start-up is done: a database-down
+ * alert gets its recovery. */
 void maint_on_ready(Maint *m)
 {
     Daemon *d = m->d;
@@ -294,20 +378,12 @@ void maint_on_ready(Maint *m)
         alert_db_recovered(d->alerter, (double)(mono_ms() - m->down_since_ms) / 1000.0);
     m->db_down_alerted = false;
     m->down_since_ms = 0;
-    m->local_inflight = false;
-    add_ms(&m->local_ev, 0);
 }
 
-/* maint_on_down: the lock went with the session; deadlines wait for the database. */
+/* maint_on_down: the main connection is lost: the database-down alert waits
+ * db_down_alert. */
 void maint_on_down(Maint *m)
 {
-    if (m->holder)
-        log_warn("maintenance: lost with the database connection");
-    m->holder = false;
-    m->expire_inflight = m->local_inflight = false;
-    event_del(&m->poll_ev);
-    event_del(&m->expire_ev);
-    event_del(&m->local_ev);
     if (!m->down_since_ms) {
         m->down_since_ms = mono_ms();
         if (m->d->alerter)
@@ -337,6 +413,6 @@ void maint_free(Maint *m)
     event_del(&m->expire_ev);
     event_del(&m->local_ev);
     event_del(&m->dbdown_ev);
-    db_cancel_arg(m->d->db, m);
+    db_cancel_arg(m->d->mdb, m);
     free(m);
 }

@@ -11,9 +11,12 @@ typedef struct Maint Maint;
 
 Maint *maint_new(struct Daemon *d);
 void maint_free(Maint *m);
-void maint_on_connect(Maint *m);
+void maint_conn_up(Maint *m);
+void maint_conn_down(Maint *m);
 void maint_on_ready(Maint *m);
 void maint_on_down(Maint *m);
+void maint_alert_dead(Maint *m, const struct Worker *w);
+const char *maint_holder_info(const Maint *m);
 void maint_worker_started(Maint *m, struct Worker *w);
 void maint_rearm_local(Maint *m);
 void maint_remote_change(Maint *m);

@@ -17,6 +17,7 @@
 #include "outlog.h"
 #include "release_sql.h"
 #include "stage.h"
+#include "verify.h"
 #include "worker.h"
 
 const char report_status_sql[] =
@@ -155,6 +156,17 @@ json_t *report_stage(Stage *s, PGresult *res)
     return o;
 }
 
+/* One persistent query that failed and waits for its re-send (a release
+ * held up by a row lock, say). */
+static void add_retrying(void *ctx, const char *label, int tries, const char *error)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "what", json_string(label));
+    json_object_set_new(o, "tries", json_integer(tries));
+    json_object_set_new(o, "last_error", json_string(error));
+    json_array_append_new(ctx, o);
+}
+
 /* report_status is GET /status: the daemon, its database connection and every
  * stage it serves; res as for report_stage. Secrets never appear here. */
 json_t *report_status(Daemon *d, PGresult *res)
@@ -169,8 +181,18 @@ json_t *report_status(Daemon *d, PGresult *res)
     json_object_set_new(db, "connected", json_boolean(d->db_up));
     json_object_set_new(db, "last_error", err && *err ? json_string(err) : json_null());
     json_object_set_new(db, "reconnects", json_integer((json_int_t)db_reconnects(d->db)));
+    json_object_set_new(db, "maintenance_connected", json_boolean(db_ready(d->mdb)));
+    int64_t oldest = db_oldest_ms(d->db) > db_oldest_ms(d->mdb) ? db_oldest_ms(d->db) : db_oldest_ms(d->mdb);
+    json_object_set_new(db, "oldest_request_s", json_real((double)oldest / 1000.0));
+    json_t *retrying = json_array();
+    db_each_retrying(d->db, add_retrying, retrying);
+    db_each_retrying(d->mdb, add_retrying, retrying);
+    json_object_set_new(db, "retrying", retrying);
     json_object_set_new(o, "database", db);
     json_object_set_new(o, "maintenance", json_boolean(d->maint && maint_holder(d->maint)));
+    /* Any role may take the maintenance lock: say who keeps it from us. */
+    const char *holder = d->maint ? maint_holder_info(d->maint) : NULL;
+    json_object_set_new(o, "maintenance_holder", holder ? json_string(holder) : json_null());
     json_object_set_new(o, "control_token_required", json_boolean(d->cfg->control_token != NULL));
     json_t *stages = json_array();
     for (int i = 0; i < d->nstages; i++)
@@ -280,6 +302,17 @@ void report_metrics(Daemon *d, struct evbuffer *out)
     evbuffer_add_printf(out, "pgwake_database_up %d\n", d->db_up ? 1 : 0);
     family(out, "pgwake_database_reconnects_total", "counter", "Database connections lost and made again");
     evbuffer_add_printf(out, "pgwake_database_reconnects_total %lu\n", db_reconnects(d->db));
+    family(out, "pgwake_database_maintenance_up", "gauge",
+           "1 while the maintenance connection (releases, verdicts, maintenance) is usable");
+    evbuffer_add_printf(out, "pgwake_database_maintenance_up %d\n", db_ready(d->mdb) ? 1 : 0);
+    family(out, "pgwake_database_oldest_request_seconds", "gauge",
+           "Age of the oldest database request not answered yet (either connection)");
+    int64_t oldest = db_oldest_ms(d->db) > db_oldest_ms(d->mdb) ? db_oldest_ms(d->db) : db_oldest_ms(d->mdb);
+    evbuffer_add_printf(out, "pgwake_database_oldest_request_seconds %.3f\n", (double)oldest / 1000.0);
+    family(out, "pgwake_worker_hints_refuted_total", "counter",
+           "pgwake_heartbeat notifications saying a local worker ended that its row contradicted");
+    evbuffer_add_printf(out, "pgwake_worker_hints_refuted_total %llu\n",
+                        (unsigned long long)(d->verify ? verify_refuted(d->verify) : 0));
     family(out, "pgwake_maintenance", "gauge", "1 while this daemon holds maintenance");
     evbuffer_add_printf(out, "pgwake_maintenance %d\n", d->maint && maint_holder(d->maint));
     family(out, "pgwake_notifications_total", "counter", "Notifications received, by channel");

@@ -3,6 +3,7 @@
  * claimable; idle workers are woken first, then workers are spawned within
  * max_workers, outside restart backoff and FATAL. */
 #include "stage.h"
+#include "trends.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +161,7 @@ static void recount_cb(void *arg, PGresult *res)
             add_timer(&s->notbefore_ev, (int64_t)(next_s * 1000.0) + 2);
         }
         s->claimable = (int)c;
+        trends_note(s);
         if (c > 0)
             s->gen++;
         else
@@ -175,7 +177,10 @@ static void recount_cb(void *arg, PGresult *res)
         log_noise("%s: recount: %ld claimable", s->name, c);
         apply_count(s, (int)c);
     } else if (res) {
-        log_error("%s: unable to count pending work: %s", s->name, PQresultErrorMessage(res));
+        const char *e = PQresultErrorMessage(res);
+        log_error("%s: unable to count pending work%s: %s", s->name,
+                  s->conf->pending_sql ? " (pending_sql)" : "",
+                  *e ? e : "the query returned no row");
     }
     if (s->recount_again) {
         s->recount_again = false;
@@ -355,8 +360,10 @@ void stage_record_state(Stage *s)
 {
     const char *state = s->stopped ? "stopped" : s->fatal ? "fatal" : "running";
     const char *p[] = {s->name, s->d->cfg->host, state, s->fatal ? s->fatal_reason : NULL};
-    if (!db_query(s->d->db, "SELECT pgwake.set_stage_state($1, $2, $3, $4)", 4, p, DBQ_RETRY,
-                  NULL, NULL))
+    char label[120];
+    snprintf(label, sizeof label, "record the state of stage %s", s->name);
+    if (!db_query_persist(s->d->db, label, "SELECT pgwake.set_stage_state($1, $2, $3, $4)", 4, p,
+                          NULL, NULL))
         log_error("%s: out of memory recording the stage state", s->name);
 }
 

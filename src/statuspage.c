@@ -3,6 +3,7 @@
  * control calls. A control token is asked for with prompt() and kept in
  * sessionStorage: it is never part of the page. */
 #include "statuspage.h"
+#include "statuspage_console.h"
 
 const char statuspage_html[] =
     "<!doctype html>\n"
@@ -228,5 +229,6 @@ const char statuspage_html[] =
     "refresh();\n"
     "setInterval(refresh, 2000);\n"
     "</script>\n"
+    STATUSPAGE_CONSOLE
     "</body>\n"
     "</html>\n";

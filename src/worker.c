@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "deaths.h"
+#include "trends.h"
 #include "spawn.h"
 #include "stage.h"
 
@@ -62,6 +64,7 @@ void worker_set_state(Worker *w, WorkerState s)
     w->stage->count[s]++;
     w->state = s;
     w->state_ms = mono_ms();
+    trends_note(w->stage);
 }
 
 static void arm_timer(Worker *w, int64_t ms)
@@ -88,27 +91,41 @@ static void signal_group(Worker *w, int sig)
 
 /* ---------------------------------------------------------------- database replies */
 
+/* The end of the worker is recorded (persistent queries: a failure is retried
+ * with backoff, so only a success arrives here). */
 static void finished_cb(void *arg, PGresult *res)
 {
     Worker *w = arg;
     Stage *s = w->stage;
-    bool counted = false;
-    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQnfields(res) == 2 && PQntuples(res) == 1) {
+    if (PQnfields(res) == 2 && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
         int requeued = atoi(PQgetvalue(res, 0, 0)), dead = atoi(PQgetvalue(res, 0, 1));
         s->st.releases += (uint64_t)(requeued + dead);
         if (requeued + dead)
             wlog_info(w, "released %d lease(s): %d pending again, %d dead", requeued + dead,
                       requeued, dead);
         /* A crash whose task went dead was the task's fault, not the stage's. */
-        counted = w->countable && dead == 0;
+        bool counted = w->countable && dead == 0;
         if (!w->stop_by_us && !w->declared_dead)
             stage_crash_settled(s, counted, w->reason);
-    } else if (res && PQresultStatus(res) != PGRES_TUPLES_OK) {
-        wlog_warn(w, "unable to record the end of the worker: %s", PQresultErrorMessage(res));
     }
+    if (w->hung)
+        maint_alert_dead(s->d->maint, w);
     worker_free(w);
 }
 
+/* Keeps the last lines of a worker that did not end well in its row, for
+ * the console's deaths (any host); best effort, no callback. */
+static void deaths_record(const Worker *w)
+{
+    char tail[TAIL_LINES * TAIL_LINE_MAX];
+    if (tail_join(&w->outbuf.tail, "\n", tail, sizeof tail) == 0)
+        return;
+    const char *p[] = {w->id, tail};
+    db_query(w->stage->d->db, deaths_record_sql, 2, p, 0, NULL, NULL);
+}
+
+/* Releases go through the maintenance connection: one blocked by a row lock
+ * (retried there) never holds up the wakes, spawns and recounts of the main one. */
 static void queue_finish(Worker *w, bool exit_ok)
 {
     Daemon *d = w->stage->d;
@@ -116,15 +133,33 @@ static void queue_finish(Worker *w, bool exit_ok)
         worker_free(w);
         return;
     }
+    char label[200];
     if (exit_ok) {
         const char *p[] = {w->id};
-        if (db_query(d->db, "SELECT NULL, NULL FROM pgwake.worker_exited($1)", 1, p, DBQ_RETRY,
-                     finished_cb, w))
+        snprintf(label, sizeof label, "record the exit of worker %s", w->id);
+        if (db_query_persist(d->mdb, label, "SELECT NULL, NULL FROM pgwake.worker_exited($1)", 1, p,
+                             finished_cb, w))
+            return;
+    } else if (w->hung) {
+        deaths_record(w);
+        /* Its session is gone with it: the verdict it was stopped for can be
+         * recorded now, by expire_worker itself (heartbeat or task timeout,
+         * whichever passed); release_worker (after it: LATERAL on its row)
+         * takes back anything still held should the verdict not be due. */
+        const char *p[] = {w->id, w->reason};
+        snprintf(label, sizeof label, "record the verdict of worker %s", w->id);
+        if (db_query_persist(d->mdb, label,
+                             "SELECT r.requeued, r.dead FROM pgwake.expire_worker($1) e, LATERAL"
+                             " (SELECT * FROM pgwake.release_worker($1, $2, false)"
+                             "   WHERE e.dead IS NOT NULL) r", 2, p, finished_cb, w))
             return;
     } else {
+        deaths_record(w);
         const char *p[] = {w->id, w->reason, w->stop_by_us ? "true" : "false"};
-        if (db_query(d->db, "SELECT requeued, dead FROM pgwake.release_worker($1, $2, $3::boolean)",
-                     3, p, DBQ_RETRY, finished_cb, w))
+        snprintf(label, sizeof label, "release worker %s", w->id);
+        if (db_query_persist(d->mdb, label,
+                             "SELECT requeued, dead FROM pgwake.release_worker($1, $2, $3::boolean)",
+                             3, p, finished_cb, w))
             return;
     }
     wlog_warn(w, "out of memory queueing its release");
@@ -288,8 +323,10 @@ static void worker_exec(Worker *w)
     snprintf(spid, sizeof spid, "%d", (int)pid);
     snprintf(sstart, sizeof sstart, "%lld", spawn_proc_start_time(pid));
     const char *p[] = {w->id, spid, sstart};
-    if (!db_query(s->d->db, "SELECT pgwake.set_worker_pid($1, $2::int, $3::bigint)", 3, p,
-                  DBQ_RETRY, NULL, NULL))
+    char label[160];
+    snprintf(label, sizeof label, "record the pid of worker %s", w->id);
+    if (!db_query_persist(s->d->db, label, "SELECT pgwake.set_worker_pid($1, $2::int, $3::bigint)",
+                          3, p, NULL, NULL))
         wlog_warn(w, "out of memory recording its pid");
 }
 
@@ -521,16 +558,8 @@ void worker_kill_now(Worker *w)
     signal_group(w, SIGKILL);
 }
 
-/* worker_declared_dead: the database says this worker is dead (hung, or
- * declared by another daemon or pg_cron); its leases are already others', so
- * it is terminated without waiting for its task. */
-void worker_declared_dead(Worker *w)
+static void terminate(Worker *w)
 {
-    if (w->state == WK_EXITED || w->state == WK_REGISTERING || w->declared_dead)
-        return;
-    wlog_warn(w, "declared dead in the database: terminating it");
-    w->declared_dead = true;
-    snprintf(w->reason, sizeof w->reason, "declared dead");
     if (w->state != WK_STOPPING)
         worker_set_state(w, WK_STOPPING);
     event_del(&w->timer);
@@ -538,6 +567,42 @@ void worker_declared_dead(Worker *w)
     signal_group(w, SIGCONT);
     w->term_sent = true;
     arm_timer(w, w->stage->conf->kill_timeout_ms);
+}
+
+/* worker_declared: a fresh read of the database says this worker is dead or
+ * exited (hung, or declared by another daemon or pg_cron); its leases are
+ * already others', so it is terminated without waiting for its task. */
+void worker_declared(Worker *w, const char *why)
+{
+    if (w->state == WK_EXITED || w->state == WK_REGISTERING || w->declared_dead)
+        return;
+    wlog_warn(w, "declared dead in the database (%s): terminating it", why);
+    w->declared_dead = true;
+    snprintf(w->reason, sizeof w->reason, "declared dead");
+    terminate(w);
+}
+
+/* worker_declared_dead is worker_declared for a verdict of our own query. */
+void worker_declared_dead(Worker *w)
+{
+    worker_declared(w, "heartbeat verdict");
+}
+
+/* worker_hung: a fresh read says the worker is past its heartbeat deadline,
+ * but the verdict's statement waits on a lock (a worker stopped inside its
+ * own transaction holds its task row: the release would wait for the worker,
+ * the worker for the release). The daemon knows its own child: it stops it
+ * now; its session ends with it, and after the reap expire_worker records the
+ * verdict (its reason, the attempt counted; alerted). */
+void worker_hung(Worker *w)
+{
+    if (w->state == WK_EXITED || w->state == WK_REGISTERING || w->declared_dead)
+        return;
+    wlog_warn(w, "past its heartbeat or task_timeout deadline and its rows are locked: "
+                 "terminating it now, the verdict follows its exit");
+    w->declared_dead = w->hung = true;
+    snprintf(w->reason, sizeof w->reason, "heartbeat timeout");
+    terminate(w);
 }
 
 /* ---------------------------------------------------------------- reaping */
@@ -594,6 +659,7 @@ void worker_free(Worker *w)
     close_ev_fd(&w->exec_ev, &w->exec_fd);
     event_del(&w->timer);
     db_cancel_arg(s->d->db, w);
+    db_cancel_arg(s->d->mdb, w);
     free(w);
     daemon_maybe_finish(s->d);
 }

@@ -51,6 +51,11 @@ typedef struct Worker {
     bool declared_dead : 1;   /* someone declared it dead in the database (reap) */
     bool rolling : 1;         /* stopped for a rolling restart (stage) */
     bool countable : 1;       /* a crash that counts toward max_restarts (finish) */
+    bool hung : 1;            /* stopped past its heartbeat deadline before the verdict (finish) */
+    bool hb_inflight : 1;     /* its heartbeat deadline is being read (maint) */
+    bool verify_due : 1;      /* its row must be read (verify) */
+    bool verify_hinted : 1;   /* ... because a notification said it ended (verify) */
+    bool verify_sent : 1;     /* ... in the read in flight (verify) */
 } Worker;
 
 #define wlog_info(w, fmt, ...) log_info("%s[%d] " fmt, worker_label(w), (int)(w)->pid, ##__VA_ARGS__)
@@ -63,6 +68,8 @@ void worker_kill_now(Worker *w);
 bool worker_wake(Worker *w);
 void worker_reaped(Worker *w, int status);
 void worker_declared_dead(Worker *w);
+void worker_declared(Worker *w, const char *why);
+void worker_hung(Worker *w);
 void worker_free(Worker *w);
 const char *worker_label(const Worker *w);
 void worker_set_state(Worker *w, WorkerState s);

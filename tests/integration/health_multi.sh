@@ -42,6 +42,9 @@ wait_sql "SELECT count(*) >= 400 FROM pgwake.tasks WHERE status = 'done'" 60 || 
 note "SIGKILL m1 and its workers"
 victims=$(q "SELECT string_agg(id, ' ') FROM pgwake.workers WHERE host = 'm1' AND state IN ('starting', 'alive')")
 pids=$(q "SELECT string_agg(pid::text, ' ') FROM pgwake.workers WHERE host = 'm1' AND state IN ('starting', 'alive') AND pid IS NOT NULL")
+# Frozen first: m1 must not reap and release its workers in the moment
+# between their SIGKILL and its own (its releases go out at once).
+kill -STOP "$m1"
 kill -KILL $pids "$m1"
 wait "$m1" 2>/dev/null
 sleep 0.3  # a commit already on its way to the server may still land

@@ -75,8 +75,8 @@ stop_daemon
 [ "$RC" = 0 ] || fail "daemon exit code $RC"
 
 note "maintenance held by another session: the daemon's own deadline check"
-key=$(sed -n 's/^#define MAINT_LOCK_KEY "\([0-9]*\)".*/\1/p' "$ROOT/src/maint.c")
-[ -n "$key" ] || fail "no MAINT_LOCK_KEY in src/maint.c"
+key=$(sed -n 's/^#define LOCK_KEY_MAINT "\([0-9]*\)::bigint".*/\1/p' "$ROOT/src/lockinfo.h")
+[ -n "$key" ] || fail "no LOCK_KEY_MAINT in src/lockinfo.h"
 psql -X -qAt -d "$TEST_DSN" -c "SELECT pg_advisory_lock($key)" -c "SELECT pg_sleep(300)" >/dev/null 2>&1 &
 DAEMON_PIDS="$DAEMON_PIDS $!"
 wait_sql "SELECT count(*) = 1 FROM pg_locks WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = $key AND granted" 10 \

@@ -2,8 +2,9 @@
 """cdp.py: click a button of a page in a running headless chromium over the
 Chrome DevTools Protocol, answering its confirm() and prompt() dialogs.
 
-  cdp.py --port P --url URL --click CSS [--row TEXT] [--prompt-text TOKEN]
-         [--until-text TEXT] [--timeout 20] [--keep-browser]
+  cdp.py --port P --url URL [--eval JS] [--click CSS [--row TEXT]] [--prompt-text TOKEN]
+         [--until-text TEXT] [--until-js EXPR] [--screenshot PNG] [--timeout 20]
+         [--keep-browser]
 
 Chromium must already run with --remote-debugging-port=P (the caller owns its
 pid). Opens URL in the browser's page target, waits until an element matching
@@ -11,7 +12,9 @@ CSS exists (with --row: one whose table row's first cell reads TEXT) and
 clicks it once. Dialogs are accepted; a prompt() gets --prompt-text. With
 --prompt-text a prompt must have been answered; with --until-text the page's
 text must then contain TEXT. Ends by closing the browser (Browser.close)
-unless --keep-browser. Prints what happened; exits 0 on success, 1 with the
+unless --keep-browser. --eval runs JS once the page has loaded, before
+the click (say, to pick a filter); --until-js waits until EXPR is true;
+--screenshot saves the page as PNG at the end. Prints what happened; exits 0 on success, 1 with the
 reason otherwise, 2 on bad usage.
 """
 import argparse
@@ -146,15 +149,21 @@ def run(a):
         raise Fail("navigate to %s: %s" % (a.url, r["errorText"]))
     say("loaded %s" % a.url)
 
+    if a.eval:
+        while s.evaluate("document.readyState") != "complete":
+            time.sleep(0.05)
+        s.evaluate(a.eval)
+        say("evaluated %s" % a.eval)
     state = None
-    while True:
+    while a.click:
         state = s.evaluate(click_expr(a.click, a.row))
         if state == "clicked":
             break
         if time.monotonic() + 0.1 >= deadline:
             raise Fail("could not click %r%s: %s" % (a.click, " in row %r" % a.row if a.row else "", state))
         time.sleep(0.1)
-    say("clicked %s%s" % (a.click, " in row %r" % a.row if a.row else ""))
+    if a.click:
+        say("clicked %s%s" % (a.click, " in row %r" % a.row if a.row else ""))
 
     if a.prompt_text is not None and not any(k == "prompt" for k, _ in s.dialogs):
         raise Fail("the click asked for no token (dialogs: %s)" % s.dialogs)
@@ -168,6 +177,18 @@ def run(a):
             if time.monotonic() + 0.1 >= deadline:
                 raise Fail("page never showed %r; it shows: %s" % (a.until_text, text[:2000]))
             time.sleep(0.1)
+    while a.until_js and s.evaluate("!!(%s)" % a.until_js) is not True:
+        if time.monotonic() + 0.1 >= deadline:
+            raise Fail("never true: %s" % a.until_js)
+        time.sleep(0.1)
+    if a.until_js:
+        say("true: %s" % a.until_js)
+    if a.screenshot:
+        import base64
+        shot = s.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+        with open(a.screenshot, "wb") as f:
+            f.write(base64.b64decode(shot["data"]))
+        say("screenshot %s" % a.screenshot)
     return s
 
 
@@ -175,7 +196,10 @@ def main():
     p = argparse.ArgumentParser(description="click a button over the DevTools protocol")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--url", required=True)
-    p.add_argument("--click", required=True, metavar="CSS")
+    p.add_argument("--click", default=None, metavar="CSS")
+    p.add_argument("--eval", default=None, metavar="JS")
+    p.add_argument("--until-js", default=None, metavar="EXPR")
+    p.add_argument("--screenshot", default=None, metavar="PNG")
     p.add_argument("--row", default=None, metavar="TEXT",
                    help="only an element whose <tr>'s first cell reads TEXT")
     p.add_argument("--prompt-text", default=None)

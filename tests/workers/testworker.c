@@ -6,6 +6,10 @@
  *   "alloc_mb": N          first hold N MiB of resident memory (memory_limit tests)
  *   "sleep_ms": N          work for N ms first (default 0)
  *   "hang": true           then raise(SIGSTOP): a real hang (no heartbeats, alive)
+ *   "stop_in_tx": true     then, on a connection of its own: BEGIN, complete the
+ *                          task and enqueue the "fanout" follow-ups, and
+ *                          raise(SIGSTOP) before COMMIT: a worker stopped inside
+ *                          its own transaction, holding its task's row lock
  *   "signal": N            then raise signal N
  *   "exit": CODE           then exit CODE without completing
  *   "crash_attempts": K    hang/signal/exit only while attempts <= K (default: always),
@@ -37,6 +41,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "pgwake/worker.h"
 
@@ -98,11 +103,57 @@ static void die_now(const TestWorker *tw, pgwake_worker *w, pgwake_task *t, json
     exit(code);
 }
 
+/* exec_ok runs one statement of stop_in_tx, false (logged) on an error. */
+static bool exec_ok(PGconn *c, const char *sql, int n, const char *const *p)
+{
+    PGresult *r = PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "testworker: stop_in_tx: %s", PQerrorMessage(c));
+    PQclear(r);
+    return ok;
+}
+
+/* stop_in_tx: complete (with follow-ups) inside a transaction of its own
+ * session, then stop before COMMIT; whoever ends the process rolls it back.
+ * If it is ever continued and lives on, it commits. */
+static void stop_in_tx(const pgwake_task *t, json_t *p)
+{
+    const char *dsn = getenv("PGWAKE_DSN");
+    PGconn *c = PQconnectdb(dsn ? dsn : "");
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "testworker: stop_in_tx: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return;
+    }
+    char id[24], token[24], run[24];
+    snprintf(id, sizeof id, "%lld", t->id);
+    snprintf(token, sizeof token, "%lld", t->lease_token);
+    snprintf(run, sizeof run, "%lld", t->run_id);
+    const char *cp[] = {id, token};
+    bool ok = exec_ok(c, "BEGIN", 0, NULL) &&
+              exec_ok(c, "SELECT pgwake.complete($1::bigint, $2::bigint)", 2, cp);
+    json_t *fan = json_object_get(p, "fanout");
+    const char *stage = json_string_value(json_object_get(fan, "stage"));
+    json_int_t count = json_integer_value(json_object_get(fan, "count"));
+    for (json_int_t i = 0; ok && stage && i < count; i++) {
+        const char *ep[] = {stage, t->run_id ? run : NULL};
+        ok = exec_ok(c, "SELECT pgwake.enqueue($1, '{}'::jsonb, $2::bigint)", 2, ep);
+    }
+    if (ok)
+        raise(SIGSTOP);
+    if (ok)
+        exec_ok(c, "COMMIT", 0, NULL);
+    PQfinish(c);
+}
+
 /* crash_steps applies hang, signal and exit, in that order. */
 static void crash_steps(const TestWorker *tw, pgwake_worker *w, pgwake_task *t, json_t *p)
 {
     if (json_is_true(json_object_get(p, "hang")))
         raise(SIGSTOP);
+    if (json_is_true(json_object_get(p, "stop_in_tx")))
+        stop_in_tx(t, p);
     json_t *sig = json_object_get(p, "signal");
     if (json_is_integer(sig))
         raise((int)json_integer_value(sig));

@@ -1,0 +1,19 @@
+/* task_metrics.h: the database's side of GET /metrics, for dashboards and
+ * autoscaling: per stage backlog, retrying, leased and dead gauges, the age
+ * of the oldest claimable task, completed and dead counters and a histogram
+ * of task durations. Read by one query per scrape (never while nobody
+ * scrapes), started after answering: a scrape shows what the previous one
+ * read. */
+#ifndef PGWAKE_TASK_METRICS_H
+#define PGWAKE_TASK_METRICS_H
+
+struct Daemon;
+struct evbuffer;
+
+typedef struct TaskMetrics TaskMetrics;
+
+TaskMetrics *task_metrics_new(struct Daemon *d);
+void task_metrics_write(TaskMetrics *m, struct evbuffer *out);
+void task_metrics_free(TaskMetrics *m);
+
+#endif
