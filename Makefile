@@ -176,6 +176,20 @@ install: all
 	install -d $(DESTDIR)$(PYTHON_DIR)/pgwake
 	install -m 644 $(PY_FILES) $(DESTDIR)$(PYTHON_DIR)/pgwake/
 
+# deb: Debian packages (debian/) into $(BUILD)/, built from a copy of the tree
+# by scripts/build-deb; a lintian error fails it. test-pkg installs, upgrades,
+# removes and purges them in a booted fresh bookworm container; test-systemd
+# runs the service there under a real systemd (tests/pkg/; root, nspawn).
+.PHONY: deb test-pkg test-systemd
+deb:
+	sh scripts/build-deb $(BUILD)
+
+test-pkg: deb
+	sh tests/pkg/install.sh $(BUILD)
+
+test-systemd: deb
+	sh tests/pkg/systemd.sh $(BUILD)
+
 # fuzz: libFuzzer targets (fuzz/fuzz.mk: clang, ASan+UBSan, objects in
 # build-fuzz/), each run FUZZ_SECONDS (default 60); fuzz-smoke runs each ~5 s,
 # prints one line per target and fails on a crash (inputs kept in fuzz/crashes/).
