@@ -1,5 +1,5 @@
 /* task_metrics.c: see task_metrics.h. Gauges read only unfinished tasks
- * (0005_console's partial index), so a million done rows cost nothing.
+ * (0004_console's partial index), so a million done rows cost nothing.
  * Counters and the histogram add up the tasks finished since the previous
  * read, up to SETTLE_S before now(): finished_at is its transaction's start,
  * so a row may become visible a little after its timestamp. They count from

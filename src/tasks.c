@@ -1,7 +1,7 @@
 /* tasks.c: see tasks.h. The list is newest first (id DESC) and pages by
  * keyset (?before=ID), so page N costs what page 1 costs; its filters are
  * bound parameters the planner folds away when unset (unnamed statements
- * are planned with their values), which lets it pick 0005_console's
+ * are planned with their values), which lets it pick 0004_console's
  * indexes. */
 #include "tasks.h"
 

@@ -39,6 +39,12 @@ static const bool transitions[WK__COUNT][WK__COUNT] = {
 };
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
+
+/* A worker counts as starting (about to claim: the spawn formula leaves it
+ * the work it will find) only this long. One that works in drain mode, or
+ * whose first claim found a long task, never reports I; counted as starting
+ * for ever, it would keep every further task of its stage waiting. */
+enum { STARTING_GRACE_MS = 2000 };
 static void wake_cb(evutil_socket_t fd, short what, void *arg);
 static void out_cb(evutil_socket_t fd, short what, void *arg);
 static void exec_cb(evutil_socket_t fd, short what, void *arg);
@@ -312,6 +318,7 @@ static void worker_exec(Worker *w)
     add_read_ev(w, &w->out_ev, w->out_fd, out_cb);
     add_read_ev(w, &w->exec_ev, w->exec_fd, exec_cb);
     worker_set_state(w, WK_STARTING);
+    arm_timer(w, STARTING_GRACE_MS);
     s->st.spawns++;
     maint_worker_started(s->d->maint, w);
     if (c->memory_limit)
@@ -499,6 +506,12 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     Worker *w = arg;
     const StageConf *c = w->stage->conf;
+    if (w->state == WK_STARTING) {
+        wlog_debug(w, "no I within %d ms of its start: counted busy", STARTING_GRACE_MS);
+        worker_set_state(w, WK_BUSY);
+        stage_hint(w->stage, false); /* what it was left may be more than it took */
+        return;
+    }
     if (w->state == WK_IDLE) {
         if (stage_alive(w->stage) - w->stage->count[WK_STOPPING] > c->min_workers)
             worker_stop(w, "idle timeout");

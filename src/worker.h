@@ -40,7 +40,7 @@ typedef struct Worker {
     int out_fd;               /* read end of its stdout+stderr pipe, -1 when closed */
     int exec_fd;              /* exec-status pipe, -1 once known */
     struct event wake_ev, out_ev, exec_ev;
-    struct event timer;       /* its next deadline: idle, stop_timeout or kill_timeout */
+    struct event timer;       /* its next deadline: starting grace, idle, stop_timeout or kill_timeout */
     LineBuf outbuf;           /* line assembly and the last lines, for alerts */
     char reason[160];         /* exit reason for release_worker: "exit 1", "signal 9", "exec: ..." */
     bool stop_by_us : 1;      /* pgwake stopped it: refunded, not a crash (reap) */

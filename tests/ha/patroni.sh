@@ -92,7 +92,8 @@ EOF
 # ha_run NODE: starts NODE's Patroni; its pid in $T/NODE/patroni.pid.
 ha_run() {
     # The config's full path in its command line: itest_cleanup's pkill finds it.
-    ha_as sh -c "echo \$\$ >'$T/$1/patroni.pid'; exec patroni '$T/$1/patroni.yml'" \
+    # From its own folder: postgres may not enter ours (a checkout under /root).
+    (cd "$T/$1" && ha_as sh -c "echo \$\$ >'$T/$1/patroni.pid'; exec patroni '$T/$1/patroni.yml'") \
         >>"$T/$1/patroni.log" 2>&1 &
     wait_for "[ -s '$T/$1/patroni.pid' ]" 5
     DAEMON_PIDS="$DAEMON_PIDS $(cat "$T/$1/patroni.pid")"

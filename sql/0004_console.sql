@@ -1,4 +1,4 @@
--- 0005_console: indexes for the operator console's task list (GET /tasks,
+-- 0004_console: indexes for the operator console's task list (GET /tasks,
 -- `pgwake tasks`), newest first with keyset paging on id. Done tasks are
 -- read through the primary key (they are most rows); a stage filter and the
 -- unfinished states get indexes of their own, so a page of dead tasks does

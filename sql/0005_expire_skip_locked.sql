@@ -1,4 +1,4 @@
--- 0006_expire_skip_locked: the expiry functions never wait on a task row that
+-- 0005_expire_skip_locked: the expiry functions never wait on a task row that
 -- another session holds. One locked row (an application transaction, a worker
 -- stopped inside its own transaction after complete) used to hold up
 -- expire_leases for every worker in the database, and pg_cron's job sets no
