@@ -115,7 +115,7 @@ static const KeyDef stage_keys[] = {
     {"release_sql", KT_STR, CS(release_sql), NULL, 0, NULL,
      "with pending_sql: frees an ended worker's leases in your tables; $1 = its id"},
     {"claim_batch", KT_INT, CS(claim_batch), "1", KF_RESTART | KF_POSITIVE, NULL,
-     "tasks a worker claims per round trip (PGWAKE_CLAIM_BATCH)"},
+     "tasks a worker claims per round trip and completes together (PGWAKE_CLAIM_BATCH)"},
 };
 
 #define NKEYS(a) (sizeof(a) / sizeof((a)[0]))

@@ -109,6 +109,12 @@ typedef struct pgwake_options {
      * end of file on the wake fd ends that wait: pgwake_run returns PGWAKE_OK).
      */
     double connect_wait;
+    /*
+     * Tasks pgwake_run() claims per round trip, 1..1000 (<= 0: $PGWAKE_CLAIM_BATCH,
+     * the stage's claim_batch, else 1). Above 1 it also completes those
+     * without follow-ups together, in one statement, each by its own token.
+     */
+    int claim_batch;
 } pgwake_options;
 
 /* Outcome hook for pgwake_run(): see pgwake_set_outcome_hook(). */
@@ -152,9 +158,11 @@ int pgwake_close(pgwake_worker *w);
 
 /*
  * pgwake_run is the whole worker loop: claim up to $PGWAKE_CLAIM_BATCH tasks
- * (the stage's claim_batch; default 1) in one statement, call fn for each and
- * complete or fail each on its own, check the wake fd without blocking (so a busy worker still sees
- * `S`), and when a claim finds nothing write `I` and block until `W` (claim
+ * (the stage's claim_batch; default 1) in one statement, call fn for each,
+ * fail failures on their own and complete the successes (with claim_batch 1:
+ * together with the next claim, one round trip and one commit; above 1: all
+ * of a batch in one statement), check the wake fd without blocking (so a busy
+ * worker still sees `S`), and when a claim finds nothing write `I` and block until `W` (claim
  * again), `S` or end of file (return). In drain mode it returns once a claim
  * finds nothing. Returns PGWAKE_OK when told to stop (exit 0), PGWAKE_FENCED
  * when the worker was declared dead, PGWAKE_ERROR on an error the caller
@@ -221,6 +229,16 @@ bool pgwake_task_add_followup_ex(pgwake_task *task, const char *stage, const cha
  * requested).
  */
 int pgwake_complete(pgwake_worker *w, pgwake_task *task, const char *result_json);
+
+/*
+ * pgwake_complete_batch completes n tasks without follow-ups or result in one
+ * autocommit statement (one round trip, one commit), each fenced by its own
+ * lease token, and writes each one's status (PGWAKE_OK or PGWAKE_LOST) to
+ * status[i]. A task with follow-ups is completed on its own, in its own
+ * transaction. Returns PGWAKE_OK, PGWAKE_ERROR or PGWAKE_STOPPED (then
+ * status[] says which tasks were finished); retried like pgwake_complete().
+ */
+int pgwake_complete_batch(pgwake_worker *w, pgwake_task **tasks, int n, int *status);
 
 /*
  * pgwake_fail runs pgwake.fail(id, lease_token, error, retry): with retry the

@@ -181,3 +181,58 @@ void pgwk_conn_close(WkConn *c)
     PQfinish(c->pg);
     c->pg = NULL;
 }
+
+bool pgwk_conn_exec_pair(WkConn *c, const char *const sql[2], const int nparams[2],
+                         const char *const *const values[2], PGresult *r[2], bool *lost)
+{
+    *lost = false;
+    c->transient = false;
+    r[0] = r[1] = NULL;
+    if (!c->pg) {
+        *lost = true;
+        return false;
+    }
+    /* Pipeline mode: both statements and one Sync, so one implicit transaction. */
+    bool sent = PQenterPipelineMode(c->pg);
+    for (int i = 0; sent && i < 2; i++)
+        sent = PQsendQueryParams(c->pg, sql[i], nparams[i], NULL, values[i], NULL, NULL, 0);
+    sent = sent && PQpipelineSync(c->pg);
+    bool broken = !sent;
+    for (int i = 0; !broken && i < 2; i++) {
+        r[i] = PQgetResult(c->pg);
+        broken = !r[i];
+        PGresult *end = broken ? NULL : PQgetResult(c->pg); /* NULL ends each statement */
+        if (end) {
+            PQclear(end);
+            broken = true;
+        }
+    }
+    PGresult *sync = broken ? NULL : PQgetResult(c->pg);
+    broken = broken || !sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+    broken = broken || !PQexitPipelineMode(c->pg);
+    for (int i = 0; !broken && i < 2; i++) {
+        ExecStatusType st = PQresultStatus(r[i]);
+        if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK && st != PGRES_PIPELINE_ABORTED)
+            broken = is_lost(c->pg, r[i]);
+    }
+    if (broken) {
+        char msg[256];
+        pgwk_conn_result_error(c, r[0] && PQresultStatus(r[0]) == PGRES_FATAL_ERROR ? r[0] : r[1],
+                               msg, sizeof msg);
+        wk_warn(c->log, "%s connection lost: %s (reconnecting)", c->name, msg);
+        snprintf(c->error, sizeof c->error, "%s", msg);
+        PQclear(r[0]);
+        PQclear(r[1]);
+        r[0] = r[1] = NULL;
+        pgwk_conn_close(c);
+        *lost = true;
+        return false;
+    }
+    for (int i = 0; i < 2; i++) {
+        const char *code = PQresultErrorField(r[i], PG_DIAG_SQLSTATE);
+        c->transient = c->transient ||
+                       (code && (strcmp(code, "40P01") == 0 || strcmp(code, "40001") == 0));
+    }
+    return PQresultStatus(r[0]) == PGRES_TUPLES_OK && PQresultStatus(r[1]) == PGRES_TUPLES_OK;
+}

@@ -53,6 +53,17 @@ bool pgwk_conn_connect(WkConn *c, long max_wait_ms);
 PGresult *pgwk_conn_exec(WkConn *c, const char *sql, int nparams, const char *const *values,
                          bool *lost);
 
+/*
+ * pgwk_conn_exec_pair runs two parameterized statements in one round trip and
+ * one implicit transaction (pipeline mode, one Sync): both commit or neither.
+ * Returns true when both returned rows; else r[] holds what came back (an
+ * error in the first aborts the second, PGRES_PIPELINE_ABORTED), or *lost is
+ * set as with pgwk_conn_exec (the connection is dropped; the pair may have
+ * committed, both statements, or not, neither). The caller PQclears r[0] and r[1].
+ */
+bool pgwk_conn_exec_pair(WkConn *c, const char *const sql[2], const int nparams[2],
+                         const char *const *const values[2], PGresult *r[2], bool *lost);
+
 /* pgwk_conn_simple runs a command such as BEGIN or COMMIT; same as pgwk_conn_exec. */
 bool pgwk_conn_simple(WkConn *c, const char *sql, bool *lost, char *err, size_t errlen);
 

@@ -2,7 +2,7 @@
  * finish.c - completing and failing tasks. complete runs in one transaction
  * with the follow-up enqueues, and commits only when pgwake.complete returned
  * true; both calls are retried after a lost connection, which the lease token
- * makes safe.
+ * makes safe. complete_batch completes many tasks in one statement.
  */
 #include "libworker/internal.h"
 
@@ -20,6 +20,11 @@ static const char ENQUEUE_SQL[] =
     " now() + f.delay_ms * interval '1 millisecond'))"
     " FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[])"
     " WITH ORDINALITY AS f(stage, payload, priority, delay_ms, n)";
+
+/* One autocommit statement, one commit for the lot; n says whose answer is whose. */
+const char PGWK_COMPLETE_MANY_SQL[] =
+    "SELECT f.n, pgwake.complete(f.id, f.token)"
+    " FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS f(id, token, n)";
 
 /* Did a complete/fail whose acknowledgement was lost commit? (see retry_outcome)
  * lease_outcome answers the token's holder only: a pgwake_worker role reads no table. */
@@ -257,4 +262,162 @@ int pgwake_complete(pgwake_worker *w, pgwake_task *t, const char *result_json)
 int pgwake_fail(pgwake_worker *w, pgwake_task *t, const char *error, bool retry)
 {
     return finish(w, t, NULL, error ? error : "failed", retry);
+}
+
+/* by_id orders a batch by task id, so two batches lock their rows in one order. */
+static int by_id(const void *a, const void *b)
+{
+    long long x = (*(pgwake_task *const *)a)->id, y = (*(pgwake_task *const *)b)->id;
+    return (x > y) - (x < y);
+}
+
+bool pgwk_token_arrays(pgwake_task *const *ts, int n, char **ids, char **tokens)
+{
+    ArrBuf a = {0}, b = {0};
+    char num[24];
+    for (int i = 0; i < n; i++) {
+        snprintf(num, sizeof num, "%lld", ts[i]->id);
+        arr_add(&a, num);
+        snprintf(num, sizeof num, "%lld", ts[i]->lease_token);
+        arr_add(&b, num);
+    }
+    arr_end(&a);
+    arr_end(&b);
+    if (a.oom || b.oom) {
+        free(a.s), free(b.s);
+        return false;
+    }
+    *ids = a.s;
+    *tokens = b.s;
+    return true;
+}
+
+/*
+ * complete_many_once is one attempt of PGWK_COMPLETE_MANY_SQL over ts[0..n-1]:
+ * status[i] becomes PGWAKE_OK or PGWAKE_LOST; *lost asks for a retry.
+ */
+static int complete_many_once(pgwake_worker *w, pgwake_task **ts, int n, int *status, bool *lost)
+{
+    char *ids, *tokens;
+    for (int i = 0; i < n; i++)
+        status[i] = PGWAKE_LOST;
+    *lost = false;
+    if (!pgwk_token_arrays(ts, n, &ids, &tokens)) {
+        pgwk_set_error(w, "out of memory completing %d tasks", n);
+        return PGWAKE_ERROR;
+    }
+    const char *params[2] = {ids, tokens};
+    PGresult *r = pgwk_conn_exec(&w->conn, PGWK_COMPLETE_MANY_SQL, 2, params, lost);
+    free(ids);
+    free(tokens);
+    int rc = PGWAKE_OK;
+    if (*lost) {
+        rc = PGWAKE_ERROR;
+    } else if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char msg[256];
+        pgwk_conn_result_error(&w->conn, r, msg, sizeof msg);
+        pgwk_set_error(w, "unable to complete %d tasks: %s", n, msg);
+        rc = PGWAKE_ERROR;
+    } else {
+        pgwk_complete_statuses(r, n, status);
+    }
+    PQclear(r);
+    return rc;
+}
+
+void pgwk_complete_statuses(const PGresult *r, int n, int *status)
+{
+    for (int i = 0; i < n; i++)
+        status[i] = PGWAKE_LOST;
+    for (int row = 0; row < PQntuples(r); row++) {
+        long k = strtol(PQgetvalue(r, row, 0), NULL, 10) - 1;
+        if (k >= 0 && k < n && PQgetvalue(r, row, 1)[0] == 't')
+            status[k] = PGWAKE_OK;
+    }
+}
+
+void pgwk_sort_by_id(pgwake_task **ts, int n)
+{
+    qsort(ts, (size_t)n, sizeof *ts, by_id);
+}
+
+/* pgwk_settle records each outcome: the held set, the log. */
+void pgwk_settle(pgwake_worker *w, pgwake_task *const *ts, int n, const int *status)
+{
+    for (int i = 0; i < n; i++) {
+        if (status[i] == PGWAKE_OK || status[i] == PGWAKE_LOST)
+            pgwk_held_remove(w, ts[i]->id);
+        if (status[i] == PGWAKE_LOST)
+            wk_warn(&w->log, "task %lld: the lease (token %lld) is no longer ours; nothing changed",
+                    ts[i]->id, ts[i]->lease_token);
+    }
+}
+
+int pgwk_complete_many(pgwake_worker *w, pgwake_task **ts, int n, int *status, bool retried)
+{
+    int *st = malloc((size_t)(n > 0 ? n : 1) * sizeof *st);
+    if (!st) {
+        pgwk_set_error(w, "out of memory completing %d tasks", n);
+        for (int i = 0; i < n; i++)
+            status[i] = PGWAKE_ERROR;
+        return PGWAKE_ERROR;
+    }
+    int rc = PGWAKE_OK, transient = 0;
+    w->wait_mode = WAIT_FINISH;
+    while (n > 0) {
+        if (!pgwk_connect(w)) {
+            rc = PGWAKE_STOPPED;
+            break;
+        }
+        bool lost;
+        w->conn.transient = false;
+        rc = complete_many_once(w, ts, n, st, &lost);
+        if (rc == PGWAKE_ERROR && !lost && w->conn.transient && ++transient < 5)
+            continue; /* rolled back by a deadlock (say with our heartbeat): safe to repeat */
+        if (!lost)
+            break;
+        retried = true;
+    }
+    w->wait_mode = WAIT_CLAIM;
+    for (int i = 0; i < n; i++) {
+        status[i] = rc == PGWAKE_OK ? st[i] : rc;
+        if (status[i] == PGWAKE_LOST && retried)
+            status[i] = retry_outcome(w, ts[i], NULL);
+    }
+    pgwk_settle(w, ts, n, status);
+    if (rc == PGWAKE_ERROR)
+        wk_error(&w->log, "%s", w->error);
+    free(st);
+    return rc;
+}
+
+int pgwake_complete_batch(pgwake_worker *w, pgwake_task **tasks, int n, int *status)
+{
+    /* Follow-ups need a transaction of their own; the rest share one statement. */
+    int worst = PGWAKE_OK, m = 0;
+    pgwake_task **plain = malloc((size_t)(n > 0 ? n : 1) * sizeof *plain);
+    int *st = malloc((size_t)(n > 0 ? n : 1) * sizeof *st);
+    if (!plain || !st) {
+        free(plain), free(st);
+        pgwk_set_error(w, "out of memory completing %d tasks", n);
+        return PGWAKE_ERROR;
+    }
+    for (int i = 0; i < n; i++) {
+        if (tasks[i]->priv->nfu == 0) {
+            plain[m++] = tasks[i];
+            continue;
+        }
+        status[i] = pgwake_complete(w, tasks[i], NULL);
+        if (status[i] == PGWAKE_ERROR || status[i] == PGWAKE_STOPPED)
+            worst = status[i];
+    }
+    pgwk_sort_by_id(plain, m);
+    int rc = pgwk_complete_many(w, plain, m, st, false);
+    for (int j = 0; j < m; j++)
+        for (int i = 0; i < n; i++)
+            if (tasks[i] == plain[j])
+                status[i] = st[j];
+    free(plain);
+    free(st);
+    return rc != PGWAKE_OK ? rc : worst;
 }

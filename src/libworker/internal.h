@@ -70,6 +70,56 @@ void pgwk_set_error(pgwake_worker *w, const char *fmt, ...) __attribute__((forma
 /* pgwk_connect waits for the main connection according to w->wait_mode. */
 bool pgwk_connect(pgwake_worker *w);
 
+/* The claim statement: $1 stage, $2 worker id, $3 lease, $4 n. */
+extern const char PGWK_CLAIM_SQL[];
+
+/*
+ * pgwk_claim_begin starts a claim for the wake protocol (a W pending now
+ * predates it); false when a stop was asked: claim nothing.
+ */
+bool pgwk_claim_begin(pgwake_worker *w);
+
+/*
+ * pgwk_claim claims up to n tasks (pgwake_claim_batch after pgwk_claim_begin);
+ * maybe_committed: a claim whose answer was lost may have committed, so first
+ * adopt what the database says we lease.
+ */
+int pgwk_claim(pgwake_worker *w, int n, pgwake_task **tasks, bool maybe_committed);
+
+/* pgwk_take_rows turns rows of PGWK_CLAIM_SQL into tasks (at most n); returns how many. */
+int pgwk_take_rows(pgwake_worker *w, const PGresult *r, int n, pgwake_task **tasks);
+
+/*
+ * pgwk_complete_many is pgwake_complete_batch for tasks without follow-ups;
+ * retried: an earlier attempt may have committed (a lost answer), so a
+ * fenced repeat is checked with lease_outcome.
+ */
+int pgwk_complete_many(pgwake_worker *w, pgwake_task **tasks, int n, int *status, bool retried);
+
+/*
+ * pgwk_complete_claim completes done[0..ndone-1] (no follow-ups) and claims up
+ * to n tasks into tasks[] in one round trip and one transaction (claim first:
+ * the workers row before any tasks row); status[] as pgwk_complete_many.
+ * Call after pgwk_claim_begin. Returns the tasks claimed or a negative status.
+ */
+int pgwk_complete_claim(pgwake_worker *w, pgwake_task **done, int ndone, int *status, int n,
+                        pgwake_task **tasks);
+
+/* Completes tasks $1::bigint[] by tokens $2::bigint[]; rows (n, completed). */
+extern const char PGWK_COMPLETE_MANY_SQL[];
+
+/* pgwk_complete_statuses reads PGWK_COMPLETE_MANY_SQL's rows into status[0..n-1]. */
+void pgwk_complete_statuses(const PGresult *r, int n, int *status);
+
+/* pgwk_sort_by_id orders tasks by id (the order their rows are locked in). */
+void pgwk_sort_by_id(pgwake_task **ts, int n);
+
+/* pgwk_settle drops finished tasks from the held set and logs the fenced ones. */
+void pgwk_settle(pgwake_worker *w, pgwake_task *const *ts, int n, const int *status);
+
+/* pgwk_token_arrays formats the ids and lease tokens as bigint[] literals; caller frees. */
+bool pgwk_token_arrays(pgwake_task *const *ts, int n, char **ids, char **tokens);
+
 /* pgwk_held_add / pgwk_held_remove maintain the set of tasks we hold. */
 bool pgwk_held_add(pgwake_worker *w, long long id);
 void pgwk_held_remove(pgwake_worker *w, long long id);

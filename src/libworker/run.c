@@ -1,6 +1,7 @@
 /*
  * run.c - the worker loop (claim -> handle -> complete/fail -> check the wake
- * fd; idle -> `I` -> wait) and the wake-fd calls custom loops use.
+ * fd; idle -> `I` -> wait; with claim_batch, claim many and complete them
+ * together) and the wake-fd calls custom loops use.
  */
 #include "libworker/internal.h"
 
@@ -40,66 +41,159 @@ static void report(pgwake_worker *w, const pgwake_task *t, bool completed, int s
 }
 
 /*
- * run_task hands one task to the handler and completes or fails it. A
- * completion that errs (say a follow-up payload that is not JSON: nothing was
- * committed) becomes a failure with retry, so the task is not left leased.
- * Returns PGWAKE_ERROR only when even that failed for a reason other than
- * the connection (a broken schema): the caller then exits.
+ * handle hands the tasks in[0..n-1] to the handler in turn. Failures are
+ * failed and tasks with follow-ups completed (their own transaction) at once;
+ * the plain successes go to ok[], returned in *nok, to be completed together.
+ * A completion that errs becomes a failure with retry, so no task is left
+ * leased. Returns PGWAKE_ERROR when even a failure failed for a reason other
+ * than the connection (a broken schema): the caller then exits.
  */
-static int run_task(pgwake_worker *w, pgwake_task *t, pgwake_handler_fn fn, void *arg)
+static int handle(pgwake_worker *w, pgwake_task **in, int n, pgwake_task **ok, int *nok,
+                  pgwake_handler_fn fn, void *arg)
 {
-    bool retry = true;
-    const char *msg = fn(w, t, &retry, arg);
-    if (!msg) {
-        int rc = pgwake_complete(w, t, NULL);
-        report(w, t, true, rc);
-        if (rc != PGWAKE_ERROR)
-            return PGWAKE_OK;
-        msg = pgwake_task_errorf(t, "%s", w->error);
-        retry = true;
+    int rc = PGWAKE_OK, i = 0;
+    *nok = 0;
+    for (; i < n && !pgwake_fenced(w); i++) {
+        pgwake_task *t = in[i];
+        bool retry = true;
+        const char *msg = fn(w, t, &retry, arg);
+        if (!msg && t->priv->nfu == 0) {
+            ok[(*nok)++] = t;
+            continue;
+        }
+        if (!msg) {
+            int crc = pgwake_complete(w, t, NULL);
+            report(w, t, true, crc);
+            if (crc != PGWAKE_ERROR) {
+                pgwake_task_free(t);
+                continue;
+            }
+            msg = pgwake_task_errorf(t, "%s", w->error);
+            retry = true;
+        }
+        char *copy = strdup(msg); /* the handler promised msg only until now */
+        int frc = pgwake_fail(w, t, copy ? copy : "failed (out of memory)", retry);
+        free(copy);
+        report(w, t, false, frc);
+        if (frc == PGWAKE_ERROR)
+            rc = PGWAKE_ERROR;
+        pgwake_task_free(t);
     }
-    char *copy = strdup(msg); /* the handler promised msg only until now */
-    int rc = pgwake_fail(w, t, copy ? copy : "failed (out of memory)", retry);
-    free(copy);
-    report(w, t, false, rc);
-    return rc == PGWAKE_ERROR ? PGWAKE_ERROR : PGWAKE_OK;
+    for (; i < n; i++)
+        pgwake_task_free(in[i]); /* fenced: those leases are others' now, left unrun */
+    return rc;
 }
 
-/* run_batch runs the n tasks one claim returned, each completed on its own;
- * a batch begun is finished even after `S` (its leases would otherwise go
- * back only when the worker ends, with an attempt spent), but not once fenced. */
-static int run_batch(pgwake_worker *w, pgwake_task **tasks, int n, pgwake_handler_fn fn, void *arg)
+/* settle reports completions; one that erred is failed with retry instead. */
+static int settle(pgwake_worker *w, pgwake_task **ts, int n, const int *status)
 {
     int rc = PGWAKE_OK;
     for (int i = 0; i < n; i++) {
-        if (rc != PGWAKE_ERROR && !pgwake_fenced(w))
-            rc = run_task(w, tasks[i], fn, arg);
-        pgwake_task_free(tasks[i]);
+        if (status[i] == PGWAKE_ERROR) {
+            char *why = strdup(w->error[0] ? w->error : "complete failed");
+            int frc = pgwake_fail(w, ts[i], why ? why : "complete failed", true);
+            free(why);
+            report(w, ts[i], false, frc);
+            if (frc == PGWAKE_ERROR)
+                rc = PGWAKE_ERROR;
+        } else {
+            report(w, ts[i], true, status[i]);
+        }
+        pgwake_task_free(ts[i]);
     }
     return rc;
 }
 
+/*
+ * pgwake_run claims claim_batch tasks (1 by default) and runs them. With one
+ * task a success completes together with the next claim, in one round trip
+ * and one commit, unless a stop is due (then it completes alone and stops);
+ * a batch's successes complete together in one statement.
+ */
 int pgwake_run(pgwake_worker *w, pgwake_handler_fn fn, void *arg)
 {
-    pgwake_task *tasks[PGWK_MAX_CLAIM_BATCH];
+    int n = w->claim_batch > 0 ? w->claim_batch : 1;
+    pgwake_task **in = calloc((size_t)n, sizeof *in), **ok = calloc((size_t)n, sizeof *ok);
+    int *status = calloc((size_t)n, sizeof *status);
+    int have = 0, rc;
+    if (!in || !ok || !status) {
+        pgwk_set_error(w, "out of memory for a claim batch of %d", n);
+        rc = PGWAKE_ERROR;
+        goto out;
+    }
     for (;;) {
-        if (pgwake_fenced(w))
-            return PGWAKE_FENCED;
-        if (pgwake_should_stop(w))
-            return PGWAKE_OK;
-        int n = pgwake_claim_batch(w, w->claim_batch, tasks);
-        if (n == PGWAKE_STOPPED)
-            continue; /* the loop head says why */
-        if (n < 0)
-            return n;
-        if (n == 0) {
-            if (pgwake_wait_idle(w) == PGWAKE_WAKE_STOP)
-                return pgwake_fenced(w) ? PGWAKE_FENCED : PGWAKE_OK;
+        if (have == 0) {
+            if (pgwake_fenced(w)) {
+                rc = PGWAKE_FENCED;
+                break;
+            }
+            if (pgwake_should_stop(w)) {
+                rc = PGWAKE_OK;
+                break;
+            }
+            have = pgwake_claim_batch(w, n, in);
+            if (have == PGWAKE_STOPPED) {
+                have = 0;
+                continue; /* the loop head says why */
+            }
+            if (have < 0) {
+                rc = have;
+                break;
+            }
+            if (have == 0) {
+                if (pgwake_wait_idle(w) == PGWAKE_WAKE_STOP) {
+                    rc = pgwake_fenced(w) ? PGWAKE_FENCED : PGWAKE_OK;
+                    break;
+                }
+                continue;
+            }
+        }
+        int nok;
+        if (handle(w, in, have, ok, &nok, fn, arg) == PGWAKE_ERROR) {
+            for (int i = 0; i < nok; i++)
+                pgwake_task_free(ok[i]); /* leased until we exit: then released */
+            rc = PGWAKE_ERROR;
+            break;
+        }
+        have = 0;
+        /* Batches complete apart: a claim of n rows held locked while the
+         * completions run makes the other workers' claims step over them
+         * (measured: half the throughput at claim_batch = 100). */
+        if (nok > 0 && n == 1 && pgwk_claim_begin(w) && !pgwake_fenced(w)) {
+            have = pgwk_complete_claim(w, ok, nok, status, n, in);
+            int src = settle(w, ok, nok, status);
+            if (src == PGWAKE_ERROR) {
+                for (int i = 0; i < (have > 0 ? have : 0); i++)
+                    pgwake_task_free(in[i]);
+                rc = PGWAKE_ERROR;
+                break;
+            }
+            if (have == PGWAKE_STOPPED) {
+                have = 0;
+                continue;
+            }
+            if (have < 0) {
+                rc = have;
+                break;
+            }
+            if (have == 0 && pgwake_wait_idle(w) == PGWAKE_WAKE_STOP) {
+                rc = pgwake_fenced(w) ? PGWAKE_FENCED : PGWAKE_OK;
+                break;
+            }
             continue;
         }
-        int rc = run_batch(w, tasks, n, fn, arg);
-        if (rc == PGWAKE_ERROR)
-            return rc;
+        if (nok > 0) {
+            pgwake_complete_batch(w, ok, nok, status);
+            if (settle(w, ok, nok, status) == PGWAKE_ERROR) {
+                rc = PGWAKE_ERROR;
+                break;
+            }
+        }
         pgwk_wake_poll(&w->wake);
     }
+out:
+    free(in);
+    free(ok);
+    free(status);
+    return rc;
 }

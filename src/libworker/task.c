@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char CLAIM_SQL[] =
+const char PGWK_CLAIM_SQL[] =
     "SELECT id, run_id, payload, attempts, lease_token"
     " FROM pgwake.claim($1, $2, $3::interval, $4::int)";
 
@@ -30,7 +30,7 @@ static long long ll_field(const PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
-/* task_new builds a task from one row of CLAIM_SQL/ADOPT_SQL. */
+/* task_new builds a task from one row of PGWK_CLAIM_SQL/ADOPT_SQL. */
 static pgwake_task *task_new(pgwake_worker *w, const PGresult *r, int row)
 {
     pgwake_task *t = calloc(1, sizeof *t);
@@ -52,10 +52,10 @@ static pgwake_task *task_new(pgwake_worker *w, const PGresult *r, int row)
 }
 
 /*
- * take_rows turns a claim result into tasks. A task we cannot allocate stays
+ * pgwk_take_rows turns a claim result into tasks. A task we cannot allocate stays
  * leased to us and is adopted by a later claim, so nothing is lost.
  */
-static int take_rows(pgwake_worker *w, const PGresult *r, int n, pgwake_task **tasks)
+int pgwk_take_rows(pgwake_worker *w, const PGresult *r, int n, pgwake_task **tasks)
 {
     int got = 0;
     for (int i = 0; i < PQntuples(r) && got < n; i++) {
@@ -105,7 +105,7 @@ static int adopt(pgwake_worker *w, int n, pgwake_task **tasks)
         return -1;
     int got = 0;
     if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-        got = take_rows(w, r, n, tasks);
+        got = pgwk_take_rows(w, r, n, tasks);
         if (got > 0)
             wk_warn(&w->log, "adopted %d task(s) from a claim cut off by a lost connection", got);
     } else {
@@ -118,20 +118,20 @@ static int adopt(pgwake_worker *w, int n, pgwake_task **tasks)
     return got;
 }
 
-int pgwake_claim_batch(pgwake_worker *w, int n, pgwake_task **tasks)
+bool pgwk_claim_begin(pgwake_worker *w)
 {
-    if (n <= 0)
-        return 0;
     pgwk_wake_poll(&w->wake); /* a W pending now predates this claim */
     w->claim_wseq = w->wake.wseq;
     w->last_claim_empty = true;
-    if (pgwake_should_stop(w))
-        return 0;
     w->wait_mode = WAIT_CLAIM;
+    return !pgwake_should_stop(w);
+}
+
+int pgwk_claim(pgwake_worker *w, int n, pgwake_task **tasks, bool maybe_committed)
+{
     char nbuf[16];
     snprintf(nbuf, sizeof nbuf, "%d", n);
     const char *params[4] = {w->stage, w->worker_id, w->lease, nbuf};
-    bool maybe_committed = false;
     int transient = 0;
     for (;;) {
         if (!pgwk_connect(w))
@@ -149,7 +149,7 @@ int pgwake_claim_batch(pgwake_worker *w, int n, pgwake_task **tasks)
         if (pgwake_fenced(w))
             return 0;
         bool lost;
-        PGresult *r = pgwk_conn_exec(&w->conn, CLAIM_SQL, 4, params, &lost);
+        PGresult *r = pgwk_conn_exec(&w->conn, PGWK_CLAIM_SQL, 4, params, &lost);
         if (lost) {
             maybe_committed = true;
             continue;
@@ -168,11 +168,18 @@ int pgwake_claim_batch(pgwake_worker *w, int n, pgwake_task **tasks)
             PQclear(r);
             return PGWAKE_ERROR;
         }
-        int got = take_rows(w, r, n, tasks);
+        int got = pgwk_take_rows(w, r, n, tasks);
         PQclear(r);
         w->last_claim_empty = got == 0;
         return got;
     }
+}
+
+int pgwake_claim_batch(pgwake_worker *w, int n, pgwake_task **tasks)
+{
+    if (n <= 0 || !pgwk_claim_begin(w))
+        return 0;
+    return pgwk_claim(w, n, tasks, false);
 }
 
 int pgwake_claim(pgwake_worker *w, pgwake_task **task)

@@ -69,16 +69,19 @@ static long long seconds_ms(const WkLog *lg, double opt, const char *env, long l
     return dflt;
 }
 
-/* claim_batch_from_env reads PGWAKE_CLAIM_BATCH (the stage's claim_batch): 1 by default. */
-static int claim_batch_from_env(const WkLog *lg)
+/* claim_batch picks the option (> 0), else PGWAKE_CLAIM_BATCH (the stage's claim_batch), else 1. */
+static int claim_batch(const WkLog *lg, int opt)
 {
+    if (opt > 0)
+        return opt > MAX_CLAIM_BATCH ? MAX_CLAIM_BATCH : opt;
     const char *v = getenv("PGWAKE_CLAIM_BATCH");
     if (!v || !*v)
         return 1;
     char *end;
     long n = strtol(v, &end, 10);
     if (*end || n < 1 || n > MAX_CLAIM_BATCH) {
-        wk_warn(lg, "PGWAKE_CLAIM_BATCH=\"%s\" is not a count from 1 to %d (using 1)", v, MAX_CLAIM_BATCH);
+        wk_warn(lg, "PGWAKE_CLAIM_BATCH=\"%s\" is not a count from 1 to %d (using 1)", v,
+                MAX_CLAIM_BATCH);
         return 1;
     }
     return (int)n;
@@ -221,7 +224,7 @@ static bool configure(pgwake_worker *w, const pgwake_options *o, char *err, size
     long long hb = seconds_ms(&w->log, o->heartbeat_interval, "PGWAKE_HEARTBEAT_INTERVAL",
                               DEFAULT_HEARTBEAT_MS);
     w->hb_interval_ms = hb > 86400000 ? 86400000 : (unsigned)hb;
-    w->claim_batch = claim_batch_from_env(&w->log);
+    w->claim_batch = claim_batch(&w->log, o->claim_batch);
     int fd = o->drain ? -1 : wake_fd_from_env(&w->log);
     if (!pgwk_wake_init(&w->wake, fd, &w->log)) {
         snprintf(err, errlen, "unable to create an eventfd: %s", strerror(errno));
