@@ -120,14 +120,16 @@ static void finished_cb(void *arg, PGresult *res)
 }
 
 /* Keeps the last lines of a worker that did not end well in its row, for
- * the console's deaths (any host); best effort, no callback. */
+ * the console's deaths (any host); best effort, no callback. On the
+ * maintenance connection, queued before the release: on the main one it
+ * ran beside the release, found the row locked by it and skipped. */
 static void deaths_record(const Worker *w)
 {
     char tail[TAIL_LINES * TAIL_LINE_MAX];
     if (tail_join(&w->outbuf.tail, "\n", tail, sizeof tail) == 0)
         return;
     const char *p[] = {w->id, tail};
-    db_query(w->stage->d->db, deaths_record_sql, 2, p, 0, NULL, NULL);
+    db_query(w->stage->d->mdb, deaths_record_sql, 2, p, 0, NULL, NULL);
 }
 
 /* Releases go through the maintenance connection: one blocked by a row lock
