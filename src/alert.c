@@ -3,6 +3,7 @@
  * Delivery (retries, the transfer thread) is in alert_http.c, the email
  * format in alert_mail.c. */
 #include "alert.h"
+#include "clock.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -81,13 +82,6 @@ struct Alerter {
 };
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void timer_arm(struct event *ev, int64_t ms, const char *what)
 {

@@ -2,6 +2,7 @@
  * start-up sequence on every (re)connect (host lock, leftovers, LISTEN,
  * recount); notifications to stage hints; reload; the stop sequence. */
 #include "daemon.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -65,7 +65,6 @@ typedef struct Daemon {
 } Daemon;
 
 int daemon_run(Config *cfg, const char *conf_path, const char *opt_dsn);
-int64_t mono_ms(void);
 Stage *daemon_stage(Daemon *d, const char *name);
 bool daemon_add_stage(Daemon *d, const StageConf *sc, const Config *cfg, char *err);
 Worker *daemon_worker_by_pid(Daemon *d, pid_t pid);

@@ -6,6 +6,7 @@
  * session runs with lock_timeout and statement_timeout, and never stays
  * inside a transaction. */
 #include "db.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <event2/event_struct.h>
@@ -66,13 +67,6 @@ struct DbConn {
 
 static void sock_cb(evutil_socket_t fd, short what, void *arg);
 static void pump(DbConn *db);
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void query_free(Query *q)
 {
     for (int i = 0; i < q->nparams; i++)
@@ -90,7 +84,7 @@ static Query *query_new(const char *label, const char *sql, int nparams, const c
     Query *q = calloc(1, sizeof *q);
     if (!q)
         return NULL;
-    q->since_ms = now_ms();
+    q->since_ms = mono_ms();
     q->flags = flags;
     q->cb = cb;
     q->arg = arg;
@@ -276,7 +270,7 @@ static void connect_poll(DbConn *db)
     if (!session_is_ours(db))
         return;
     /* What waited across the loss is as young as the connection. */
-    int64_t now = now_ms();
+    int64_t now = mono_ms();
     for (Query *q = db->head; q; q = q->next)
         q->since_ms = now;
     push_session_settings(db); /* first: before anything on_up sends */
@@ -401,7 +395,7 @@ static void arm_delay(DbConn *db)
             first = q->due_ms;
     if (!first)
         return;
-    int64_t ms = first - now_ms();
+    int64_t ms = first - mono_ms();
     if (ms < 0)
         ms = 0;
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
@@ -425,7 +419,7 @@ static void delay_query(DbConn *db, Query *q, const PGresult *res)
     q->tries++;
     log_warn("unable to %s: %s (try %d; again in %lld ms)", q->label, q->error, q->tries,
              (long long)delay);
-    q->due_ms = now_ms() + delay;
+    q->due_ms = mono_ms() + delay;
     q->next = db->delayed;
     db->delayed = q;
     arm_delay(db);
@@ -435,7 +429,7 @@ static void delay_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     DbConn *db = arg;
-    int64_t now = now_ms();
+    int64_t now = mono_ms();
     for (Query **pp = &db->delayed; *pp;) {
         Query *q = *pp;
         if (q->due_ms > now) {
@@ -646,7 +640,7 @@ int64_t db_oldest_ms(const DbConn *db)
     for (const Query *q = db->head; q; q = q->next)
         if (!oldest || q->since_ms < oldest)
             oldest = q->since_ms;
-    return oldest && db->state == DB_UP ? now_ms() - oldest : 0;
+    return oldest && db->state == DB_UP ? mono_ms() - oldest : 0;
 }
 
 /* db_each_retrying calls fn for every persistent query that failed at least

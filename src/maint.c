@@ -7,6 +7,7 @@
  * the deadlines it returns, and the alert for deaths nobody alerted yet; a
  * refused lock names its holder. Also the database-down alert. */
 #include "maint.h"
+#include "clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>

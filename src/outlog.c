@@ -2,6 +2,7 @@
  * prefix and goes out in one write(2), so lines from many workers never mix;
  * a failed write drops the line (counted) rather than block the loop. */
 #include "outlog.h"
+#include "clock.h"
 #include "errfmt.h"
 
 #include <errno.h>
@@ -37,13 +38,6 @@ struct OutLog {
     int64_t next_open_ms;  /* while fd < 0: earliest retry of the open */
     int open_errno;        /* while fd < 0: why the last open failed */
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* mkdir_p creates dir and its missing parents (mode 0750, so workers' output
  * is not world-readable); an existing folder is fine. -1 with errno. */

@@ -15,28 +15,21 @@
  * quick statements, all given up after PROBE_MS (then the connection is
  * dropped and the next attempt asks again). */
 #include "pooler.h"
+#include "clock.h"
 
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "log.h"
 
 enum { ROUNDS = 3, PROBE_MS = 5000 };
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* wait_io waits for c's socket until deadline_ms (CLOCK_MONOTONIC). */
 static bool wait_io(PGconn *c, short events, long long deadline_ms)
 {
-    long long left = deadline_ms - now_ms();
+    long long left = deadline_ms - mono_ms();
     struct pollfd p = {.fd = PQsocket(c), .events = events};
     return left > 0 && poll(&p, 1, (int)left) == 1;
 }
@@ -100,7 +93,7 @@ static PoolVerdict rounds(PGconn *mine, PGconn *other, int mine_pid, long long d
  * what was seen; POOL_UNKNOWN when the probe itself failed (why says how). */
 PoolVerdict pooler_probe(PGconn *mine, const char *dsn, char *why, size_t whylen)
 {
-    long long deadline = now_ms() + PROBE_MS;
+    long long deadline = mono_ms() + PROBE_MS;
     int pid = backend_pid(mine, deadline);
     if (pid < 0) {
         snprintf(why, whylen, "pg_backend_pid() failed or took over %d ms: %s", PROBE_MS,
@@ -114,7 +107,7 @@ PoolVerdict pooler_probe(PGconn *mine, const char *dsn, char *why, size_t whylen
      * blocks the loop (libpq takes 2 s at least). */
     const char *addr = PQhostaddr(mine);
     char timeout[16];
-    long long left_s = (deadline - now_ms()) / 1000;
+    long long left_s = (deadline - mono_ms()) / 1000;
     snprintf(timeout, sizeof timeout, "%lld", left_s < 2 ? 2 : left_s);
     const char *keys[] = {"dbname", "connect_timeout", "fallback_application_name",
                           "host", "port", addr && *addr ? "hostaddr" : NULL, NULL};

@@ -2,6 +2,7 @@
  * (stages, workers, what the database adds), the Prometheus exposition of the
  * counters kept by stage.c, worker.c and daemon.c, and recent runs as JSON. */
 #include "report.h"
+#include "clock.h"
 
 #include <stddef.h>
 #include <stdio.h>

@@ -3,6 +3,7 @@
  * claimable; idle workers are woken first, then workers are spawned within
  * max_workers, outside restart backoff and FATAL. */
 #include "stage.h"
+#include "clock.h"
 #include "trends.h"
 
 #include <stdio.h>

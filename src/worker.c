@@ -3,6 +3,7 @@
  * deadline timer at a time, reaped, and reported (worker_exited or
  * release_worker) before it is freed. */
 #include "worker.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
