@@ -51,8 +51,9 @@ struct ReleaseSql {
     bool again : 1;        /* a hint arrived meanwhile: call again when it ends */
 };
 
-/* A few at a time, each waiting at most 50 ms for a row lock: the daemon's
- * connection also carries wakes and spawns (pg_cron's job retries the rest). */
+/* A few at a time, each waiting at most 50 ms for a row lock: the
+ * maintenance connection runs one statement at a time and also carries the
+ * other releases and verdicts (pg_cron's job retries the rest). */
 static const char retry_sql[] =
     "SELECT worker_id, stage, released, attempts, sqlstate, message, next_retry_s"
     "  FROM pgwake.retry_releases(10, interval '50 milliseconds')";
@@ -168,7 +169,9 @@ static void retry_call(ReleaseSql *r)
         return;
     }
     event_del(&r->retry_ev);
-    if (!db_query(r->d->db, retry_sql, 0, NULL, 0, retry_cb, r)) {
+    /* With the other releases: a wait on a locked row never delays the main
+     * connection's wakes and recounts. */
+    if (!db_query(r->d->mdb, retry_sql, 0, NULL, 0, retry_cb, r)) {
         log_error("release_sql: out of memory queueing a retry");
         return;
     }
