@@ -12,12 +12,7 @@ host = mem-1
 log_dir = $T/logs
 recount_interval = 0
 
-[alerts]
-email_to = ops@example.com
-smtp_url = smtp://127.0.0.1:$SMTP_PORT
-email_from = pgwake@example.com
-batch_window = 1s
-min_interval = 1s
+$(smtp_alerts)
 
 [stage:hog]
 command = $TESTWORKER

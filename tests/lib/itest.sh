@@ -122,6 +122,13 @@ start_smtp_sink() {
     SMTP_PORT=$(cat "$T/smtp.port")
 }
 
+# smtp_alerts: an [alerts] section sending to the sink, batching and
+# rate-limiting at 1 s, for a write_conf heredoc: $(smtp_alerts)
+smtp_alerts() {
+    printf '[alerts]\nemail_to = ops@example.com\nsmtp_url = smtp://127.0.0.1:%s\n' "$SMTP_PORT"
+    printf 'email_from = pgwake@example.com\nbatch_window = 1s\nmin_interval = 1s\n'
+}
+
 # mail_count SUBSTRING: messages received whose data contains SUBSTRING.
 mail_count() {
     [ -f "$T/smtp.jsonl" ] || { echo 0; return; }
