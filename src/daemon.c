@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,14 +38,6 @@
 #define STUCK_REQUEST_MS 30000 /* /healthz: 503 past this (a wedged connection) */
 
 static volatile int loop_done; /* set by daemon_after_loop's checks only */
-
-/* mono_ms returns a monotonic clock in milliseconds: every local deadline uses it. */
-int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint32_t rng_state;
 
