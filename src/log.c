@@ -63,16 +63,6 @@ void log_fatal_at(const char *file, int line, const char *func, const char *fmt,
     exit(1);
 }
 
-/* log_die reports a start-up failure in plain words and exits 1. */
-void log_die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    log_vwrite(LOG_FATAL, fmt, ap);
-    va_end(ap);
-    exit(1);
-}
-
 /* log_level_parse maps "error".."noise" to a level. */
 bool log_level_parse(const char *name, LogLevel *out)
 {

@@ -13,7 +13,6 @@ extern LogLevel log_level; /* set once from -v / PGWAKE_LOG_LEVEL; read by the m
 void log_msg(LogLevel level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 _Noreturn void log_fatal_at(const char *file, int line, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-_Noreturn void log_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool log_level_parse(const char *name, LogLevel *out);
 void log_escape(const char *in, size_t inlen, char *out, size_t outlen);
 
@@ -23,8 +22,7 @@ void log_escape(const char *in, size_t inlen, char *out, size_t outlen);
 #define log_info(...)  LOG_AT(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) LOG_AT(LOG_DEBUG, __VA_ARGS__)
 #define log_noise(...) LOG_AT(LOG_NOISE, __VA_ARGS__)
-/* fatal: a bug or impossible state; die: a start-up failure the user must fix. */
+/* fatal: a bug or impossible state. */
 #define fatal(...) log_fatal_at(__FILE__, __LINE__, __func__, __VA_ARGS__)
-#define die(...) log_die(__VA_ARGS__)
 
 #endif

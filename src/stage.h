@@ -15,8 +15,6 @@
 
 struct Daemon;
 
-#define STAGE_HAS_WAKE_LATENCY 1
-
 typedef struct StageStats {
     uint64_t spawns, exits, crashes, restarts, wakes, recounts, fast_paths, releases, reexec;
     Histogram wake_latency;   /* first unanswered hint -> W sent */
