@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "errfmt.h"
 #include "log.h"
 
 enum { OPT_JSON = 256, OPT_STATUS, OPT_LIMIT, OPT_PRIORITY, OPT_RUN, OPT_MAX_ATTEMPTS,
@@ -28,7 +29,7 @@ bool cli_long_arg(const char *s, long min, long max, long *out)
 
 /* cli_parse reads the options that follow a subcommand; positional arguments
  * are left in o->args. Options may come before or after them. */
-bool cli_parse(int argc, char **argv, CliOpts *o, char *err)
+bool cli_parse(int argc, char **argv, CliOpts *o, char *err, size_t errlen)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"dsn", required_argument, NULL, 'd'},
@@ -51,7 +52,7 @@ bool cli_parse(int argc, char **argv, CliOpts *o, char *err)
     opterr = 0;
     o->args = calloc((size_t)argc + 1, sizeof *o->args);
     if (!o->args)
-        return snprintf(err, ERR_LEN, "out of memory"), false;
+        return errf(err, errlen, "out of memory");
     /* "+" stops getopt at each positional argument: take it and go on, so
      * options may follow arguments (pgwake cron install -d DSN). */
     while (optind < argc) {
@@ -76,43 +77,41 @@ bool cli_parse(int argc, char **argv, CliOpts *o, char *err)
         case 'f': o->follow = true; break;
         case OPT_BEFORE:
             if (!cli_long_arg(optarg, 1, __LONG_MAX__, &o->before))
-                return snprintf(err, ERR_LEN, "--before wants a task id, not \"%s\"", optarg), false;
+                return errf(err, errlen, "--before wants a task id, not \"%s\"", optarg);
             break;
         case 'n':
             if (!cli_long_arg(optarg, 1, 5000, &o->lines))
-                return snprintf(err, ERR_LEN, "-n wants a number of lines from 1 to 5000, not \"%s\"", optarg), false;
+                return errf(err, errlen, "-n wants a number of lines from 1 to 5000, not \"%s\"", optarg);
             break;
         case OPT_LIMIT:
             if (!cli_long_arg(optarg, 1, 100000, &o->limit))
-                return snprintf(err, ERR_LEN, "--limit wants a number from 1 to 100000, not \"%s\"", optarg), false;
+                return errf(err, errlen, "--limit wants a number from 1 to 100000, not \"%s\"", optarg);
             break;
         case OPT_PRIORITY:
             if (!cli_long_arg(optarg, -2147483647L, 2147483647L, &o->priority))
-                return snprintf(err, ERR_LEN, "--priority wants an integer, not \"%s\"", optarg), false;
+                return errf(err, errlen, "--priority wants an integer, not \"%s\"", optarg);
             break;
         case OPT_RUN:
             if (!cli_long_arg(optarg, 1, __LONG_MAX__, &o->run_id))
-                return snprintf(err, ERR_LEN, "--run wants a run id, not \"%s\"", optarg), false;
+                return errf(err, errlen, "--run wants a run id, not \"%s\"", optarg);
             break;
         case OPT_MAX_ATTEMPTS:
             if (!cli_long_arg(optarg, 1, 1000000, &o->max_attempts))
-                return snprintf(err, ERR_LEN, "--max-attempts wants a number from 1, not \"%s\"", optarg), false;
+                return errf(err, errlen, "--max-attempts wants a number from 1, not \"%s\"", optarg);
             break;
         case ':':
             if (optopt >= 256) {
                 for (const struct option *lo = longopts; lo->name; lo++)
                     if (lo->val == optopt)
-                        snprintf(err, ERR_LEN, "option --%s needs a value", lo->name);
+                        errf(err, errlen, "option --%s needs a value", lo->name);
             } else {
-                snprintf(err, ERR_LEN, "option -%c needs a value", optopt);
+                errf(err, errlen, "option -%c needs a value", optopt);
             }
             return false;
         default:
             if (optopt && optopt < 256)
-                snprintf(err, ERR_LEN, "unknown option \"-%c\"", optopt);
-            else
-                snprintf(err, ERR_LEN, "unknown option \"%s\"", argv[optind - 1]);
-            return false;
+                return errf(err, errlen, "unknown option \"-%c\"", optopt);
+            return errf(err, errlen, "unknown option \"%s\"", argv[optind - 1]);
         }
     }
     while (optind < argc)
@@ -128,14 +127,14 @@ int cli_load_config(const CliOpts *o, bool required, Config **out)
 {
     char err[ERR_LEN] = "";
     *out = NULL;
-    const char *path = cfg_find_path(o->conf_path, err);
+    const char *path = cfg_find_path(o->conf_path, err, sizeof err);
     if (!path) {
         if (!required)
             return EXIT_OK;
         fprintf(stderr, "pgwake: %s\n", err);
         return EXIT_USAGE;
     }
-    *out = cfg_load(path, err);
+    *out = cfg_load(path, err, sizeof err);
     if (!*out) {
         fprintf(stderr, "pgwake: %s\n", err);
         return EXIT_USAGE;

@@ -32,7 +32,7 @@ typedef struct CliOpts {
     char **args;
 } CliOpts;
 
-bool cli_parse(int argc, char **argv, CliOpts *o, char *err);
+bool cli_parse(int argc, char **argv, CliOpts *o, char *err, size_t errlen);
 int cli_load_config(const CliOpts *o, bool required, Config **out);
 PGconn *cli_connect(const CliOpts *o, const Config *cfg);
 PGconn *cli_open_db(const CliOpts *o, int *rc);

@@ -115,7 +115,7 @@ static void check_release_sql(PGconn *c, const Config *cfg, Findings *f)
     for (const StageConf *s = cfg->stages; s; s = s->next) {
         if (!s->release_sql)
             continue;
-        if (release_sql_check(c, cfg->path, s, err)) {
+        if (release_sql_check(c, cfg->path, s, err, sizeof err)) {
             say("ok", "stage %s: release_sql accepted by the database", s->name);
         } else {
             say("problem", "%s", err);
@@ -141,7 +141,7 @@ static void check_database(const CliOpts *o, const Config *cfg, Findings *f)
     }
     say("ok", "database %s on %s reachable (server %d)", PQdb(c), PQhost(c), PQserverVersion(c));
     char err[ERR_LEN];
-    int v = migrate_db_version(c, err);
+    int v = migrate_db_version(c, err, sizeof err);
     if (v < 0) {
         say("problem", "%s", err);
         f->env_problems++;

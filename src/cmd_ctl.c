@@ -49,7 +49,7 @@ static int ctl(const CliOpts *o, const char *action)
     snprintf(path, sizeof path, "/stages/%s/%s", name, action);
     httpcli_addr(cfg, addr, sizeof addr);
     HttpReply r;
-    if (!httpcli_call(cfg, true, path, &r, err)) {
+    if (!httpcli_call(cfg, true, path, &r, err, sizeof err)) {
         fprintf(stderr, "pgwake daemon not running (http://%s unreachable: %s)\n", addr, err);
         cfg_free(cfg);
         return EXIT_RUNTIME;

@@ -17,7 +17,8 @@ int cmd_migrate(const CliOpts *o)
     if (!c)
         return rc;
     char err[ERR_LEN];
-    bool ok = o->status ? migrate_status(c, stdout, err) : migrate_apply(c, stdout, err);
+    bool ok = o->status ? migrate_status(c, stdout, err, sizeof err)
+                        : migrate_apply(c, stdout, err, sizeof err);
     if (!ok)
         fprintf(stderr, "pgwake migrate: %s\n", err);
     PQfinish(c);

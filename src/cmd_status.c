@@ -246,7 +246,7 @@ int cmd_status(const CliOpts *o)
     char addr[300], err[ERR_LEN];
     httpcli_addr(cfg, addr, sizeof addr);
     HttpReply r;
-    if (!httpcli_call(cfg, false, "/status", &r, err)) {
+    if (!httpcli_call(cfg, false, "/status", &r, err, sizeof err)) {
         rc = not_running(o, cfg, addr, err);
         cfg_free(cfg);
         return rc;

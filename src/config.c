@@ -16,6 +16,7 @@
 
 #include "argv.h"
 #include "config_keys.h"
+#include "errfmt.h"
 
 #define DEFAULT_CONF "/etc/pgwake/pgwake.conf"
 
@@ -30,7 +31,8 @@ typedef struct Parse {
     Config *cfg;                  /* being built; freed on failure */
     StageConf **tail;             /* where the next stage is linked */
     const char *file;             /* the path as given, for messages */
-    char *err;                    /* ERR_LEN bytes; err[0] != 0 once failed */
+    char *err;                    /* the caller's buffer; err[0] != 0 once failed */
+    size_t errlen;                /* its size, at least 1 */
     FILE *fp;
     int lineno;                   /* physical lines read so far */
     char *cur, *ahead;            /* the line being handled, the one read after it */
@@ -61,12 +63,12 @@ static bool fail(Parse *p, int line, const char *sect, const char *key, const ch
         return false;
     if (line > 0)
         snprintf(at, sizeof at, ":%d", line);
-    int len = snprintf(p->err, ERR_LEN, "%s%s: %s%s%s%s%s", p->file, at, sect && *sect ? "[" : "",
+    int len = snprintf(p->err, p->errlen, "%s%s: %s%s%s%s%s", p->file, at, sect && *sect ? "[" : "",
                        sect && *sect ? sect : "", sect && *sect ? "] " : "", key ? key : "",
                        key ? ": " : "");
-    if (len >= 0 && len < ERR_LEN) {
+    if (len >= 0 && (size_t)len < p->errlen) {
         va_start(ap, fmt);
-        vsnprintf(p->err + len, ERR_LEN - (size_t)len, fmt, ap);
+        vsnprintf(p->err + len, p->errlen - (size_t)len, fmt, ap);
         va_end(ap);
     }
     return false;
@@ -254,7 +256,7 @@ static bool read_env_file(Parse *p)
     if (!p->cfg->env_file)
         return true;
     key_find(p->table, "env_file", &idx);
-    if (!cfg_read_env_file(p->cfg->env_file, &p->cfg->env_file_vars, why))
+    if (!cfg_read_env_file(p->cfg->env_file, &p->cfg->env_file_vars, why, sizeof why))
         return fail(p, p->seen[idx], p->sect, "env_file", "%s", why);
     return true;
 }
@@ -484,15 +486,15 @@ static bool cfg_new(Parse *p)
 /* cfg_load parses the file at path into a new Config; NULL with err
  * "FILE:LINE: [section] key: problem" (or "FILE: problem" for the whole
  * file), because a reload must keep the old config when the new one is bad. */
-Config *cfg_load(const char *path, char *err)
+Config *cfg_load(const char *path, char *err, size_t errlen)
 {
-    Parse p = {.file = path, .err = err};
+    Parse p = {.file = path, .err = err, .errlen = errlen};
     err[0] = '\0';
     if (!(p.fp = fopen(path, "r"))) {
-        snprintf(err, ERR_LEN, "unable to open %s: %s", path, strerror(errno));
+        errf(err, errlen, "unable to open %s: %s", path, strerror(errno));
         return NULL;
     }
-    bool ok = cfg_file_safe(fileno(p.fp), path, err) && cfg_new(&p) && parse_file(&p);
+    bool ok = cfg_file_safe(fileno(p.fp), path, err, errlen) && cfg_new(&p) && parse_file(&p);
     fclose(p.fp);
     free(p.cur);
     free(p.ahead);
@@ -526,7 +528,7 @@ void cfg_free(Config *cfg)
 /* cfg_find_path picks the configuration file: -c, else $PGWAKE_CONF, else
  * /etc/pgwake/pgwake.conf when it exists; NULL with err saying where it
  * looked, because the example in conf/ must never be picked by accident. */
-const char *cfg_find_path(const char *opt_c, char *err)
+const char *cfg_find_path(const char *opt_c, char *err, size_t errlen)
 {
     const char *env = getenv("PGWAKE_CONF");
     if (opt_c && *opt_c)
@@ -535,9 +537,9 @@ const char *cfg_find_path(const char *opt_c, char *err)
         return env;
     if (access(DEFAULT_CONF, F_OK) == 0)
         return DEFAULT_CONF;
-    snprintf(err, ERR_LEN,
-             "no configuration file: no -c FILE, PGWAKE_CONF is not set, and %s does not exist "
-             "(copy conf/pgwake.conf there, or pass -c FILE)", DEFAULT_CONF);
+    errf(err, errlen,
+         "no configuration file: no -c FILE, PGWAKE_CONF is not set, and %s does not exist "
+         "(copy conf/pgwake.conf there, or pass -c FILE)", DEFAULT_CONF);
     return NULL;
 }
 

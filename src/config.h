@@ -85,15 +85,15 @@ enum {
     CFG_DIFF_RESTART_ALL = 1u << 3,   /* worker dsn or env_file contents: every stage restarts */
 };
 
-const char *cfg_find_path(const char *opt_c, char *err) MUSTCHECK;
-Config *cfg_load(const char *path, char *err) MUSTCHECK;
+const char *cfg_find_path(const char *opt_c, char *err, size_t errlen) MUSTCHECK;
+Config *cfg_load(const char *path, char *err, size_t errlen) MUSTCHECK;
 void cfg_free(Config *cfg);
 const StageConf *cfg_stage(const Config *cfg, const char *name);
 bool stage_name_valid(const char *name);
 unsigned cfg_stage_diff(const StageConf *old, const StageConf *new_);
 unsigned cfg_global_diff(const Config *old, const Config *new_);
-bool cfg_read_env_file(const char *path, char ***out, char *err) MUSTCHECK;
-bool cfg_file_safe(int fd, const char *path, char *err) MUSTCHECK;
+bool cfg_read_env_file(const char *path, char ***out, char *err, size_t errlen) MUSTCHECK;
+bool cfg_file_safe(int fd, const char *path, char *err, size_t errlen) MUSTCHECK;
 void cfg_render_example(FILE *out);
 
 #endif

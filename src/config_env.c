@@ -181,7 +181,7 @@ static bool env_add(EnvVec *e, char *item, char *why, size_t n)
 }
 
 /* read_env_lines reads every line of fp into e; false with err "PATH:LINE: ...". */
-static bool read_env_lines(FILE *fp, const char *path, EnvVec *e, char *err)
+static bool read_env_lines(FILE *fp, const char *path, EnvVec *e, char *err, size_t errlen)
 {
     char *line = NULL, *item, why[ERR_LEN / 2];
     size_t cap = 0;
@@ -189,10 +189,10 @@ static bool read_env_lines(FILE *fp, const char *path, EnvVec *e, char *err)
     for (int lineno = 1; ok && getline(&line, &cap, fp) >= 0; lineno++) {
         ok = env_line(line, &item, why, sizeof why) && (!item || env_add(e, item, why, sizeof why));
         if (!ok)
-            snprintf(err, ERR_LEN, "%s:%d: %s", path, lineno, why);
+            errf(err, errlen, "%s:%d: %s", path, lineno, why);
     }
     if (ok && ferror(fp)) {
-        snprintf(err, ERR_LEN, "unable to read %s: %s", path, strerror(errno));
+        errf(err, errlen, "unable to read %s: %s", path, strerror(errno));
         ok = false;
     }
     free(line);
@@ -203,18 +203,18 @@ static bool read_env_lines(FILE *fp, const char *path, EnvVec *e, char *err)
  * names runs as root, so a file another user owns or that group or others
  * may write is code execution for them: refused with the command that
  * fixes it. Any file is fine for a daemon that is not root. */
-bool cfg_file_safe(int fd, const char *path, char *err)
+bool cfg_file_safe(int fd, const char *path, char *err, size_t errlen)
 {
     struct stat st;
     if (geteuid() != 0)
         return true;
     if (fstat(fd, &st) != 0)
-        return errf(err, ERR_LEN, "%s: unable to stat: %s", path, strerror(errno));
+        return errf(err, errlen, "%s: unable to stat: %s", path, strerror(errno));
     if (st.st_uid != 0)
-        return errf(err, ERR_LEN, "%s: belongs to uid %u, and pgwake runs as root what it "
+        return errf(err, errlen, "%s: belongs to uid %u, and pgwake runs as root what it "
                                   "names; run: chown root %s", path, (unsigned)st.st_uid, path);
     if (st.st_mode & (S_IWGRP | S_IWOTH))
-        return errf(err, ERR_LEN, "%s: can be written by %s, and pgwake runs as root what it "
+        return errf(err, errlen, "%s: can be written by %s, and pgwake runs as root what it "
                                   "names; run: chmod go-w %s",
                     path, st.st_mode & S_IWOTH ? "every user" : "its group", path);
     return true;
@@ -224,22 +224,21 @@ bool cfg_file_safe(int fd, const char *path, char *err)
  * quotes around a value, optional "export ") into a NULL-terminated "K=V"
  * vector (NULL when empty); refuses a world-readable file holding a secret
  * with the chmod that fixes it, because workers' credentials live there. */
-bool cfg_read_env_file(const char *path, char ***out, char *err)
+bool cfg_read_env_file(const char *path, char ***out, char *err, size_t errlen)
 {
     EnvVec e = {0};
     struct stat st;
     size_t len;
     *out = NULL;
     FILE *fp = fopen(path, "r");
-    if (!fp) {
-        snprintf(err, ERR_LEN, "unable to open %s: %s", path, strerror(errno));
-        return false;
-    }
-    bool ok = cfg_file_safe(fileno(fp), path, err) && read_env_lines(fp, path, &e, err);
+    if (!fp)
+        return errf(err, errlen, "unable to open %s: %s", path, strerror(errno));
+    bool ok = cfg_file_safe(fileno(fp), path, err, errlen) &&
+              read_env_lines(fp, path, &e, err, errlen);
     const char *secret = ok ? env_secret_name(e.v, &len) : NULL;
     if (secret && fstat(fileno(fp), &st) == 0 && (st.st_mode & S_IROTH)) {
-        snprintf(err, ERR_LEN, "%s: holds a secret (%.*s) and can be read by every user; run: chmod o-r %s",
-                 path, (int)len, secret, path);
+        errf(err, errlen, "%s: holds a secret (%.*s) and can be read by every user; run: chmod o-r %s",
+             path, (int)len, secret, path);
         ok = false;
     }
     fclose(fp);

@@ -1,5 +1,6 @@
-/* errfmt.h: filling a caller-supplied error buffer (STYLE: user-facing errors
- * go into a char err[ERR_LEN] the caller owns). */
+/* errfmt.h: filling a caller-supplied error buffer. A fallible function takes
+ * (char *err, size_t errlen), the caller's buffer and its size, and fills it
+ * with errf, so no callee assumes the caller's buffer is ERR_LEN bytes. */
 #ifndef PGWAKE_ERRFMT_H
 #define PGWAKE_ERRFMT_H
 

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errfmt.h"
+
 #define CONNECT_TIMEOUT_MS 1500
 #define TOTAL_TIMEOUT_MS 8000 /* /status waits at most 3 s for the database */
 #define MAX_REPLY (4u << 20)
@@ -47,16 +49,15 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
 /* httpcli_call sends GET path (or, with post, an empty JSON object to path);
  * false with err when the daemon could not be reached at all, true with the
  * reply (any HTTP status) otherwise. */
-bool httpcli_call(const Config *cfg, bool post, const char *path, HttpReply *out, char *err)
+bool httpcli_call(const Config *cfg, bool post, const char *path, HttpReply *out, char *err,
+                  size_t errlen)
 {
     char addr[300], url[600], tok[600];
     memset(out, 0, sizeof *out);
     snprintf(url, sizeof url, "http://%s%s", httpcli_addr(cfg, addr, sizeof addr), path);
     CURL *c = curl_easy_init();
-    if (!c) {
-        snprintf(err, ERR_LEN, "out of memory");
-        return false;
-    }
+    if (!c)
+        return errf(err, errlen, "out of memory");
     struct curl_slist *hd = NULL;
     if (post && cfg && cfg->control_token) {
         snprintf(tok, sizeof tok, "X-Pgwake-Token: %s", cfg->control_token);
@@ -80,7 +81,7 @@ bool httpcli_call(const Config *cfg, bool post, const char *path, HttpReply *out
     if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->code);
     else
-        snprintf(err, ERR_LEN, "%s", curl_easy_strerror(rc));
+        errf(err, errlen, "%s", curl_easy_strerror(rc));
     curl_slist_free_all(hd);
     curl_easy_cleanup(c);
     if (rc != CURLE_OK)

@@ -15,7 +15,8 @@ typedef struct HttpReply {
 } HttpReply;
 
 const char *httpcli_addr(const Config *cfg, char *buf, size_t n);
-bool httpcli_call(const Config *cfg, bool post, const char *path, HttpReply *out, char *err);
+bool httpcli_call(const Config *cfg, bool post, const char *path, HttpReply *out, char *err,
+                  size_t errlen);
 void httpcli_reply_free(HttpReply *r);
 
 #endif

@@ -170,7 +170,7 @@ int main(int argc, char **argv)
     }
     CliOpts o;
     char err[ERR_LEN];
-    if (!cli_parse(argc - 1, argv + 1, &o, err)) {
+    if (!cli_parse(argc - 1, argv + 1, &o, err, sizeof err)) {
         fprintf(stderr, "pgwake %s: %s\n%s", name, err, c->usage);
         free(o.args);
         return EXIT_USAGE;

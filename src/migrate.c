@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "errfmt.h"
 
 /* An arbitrary constant; shared with nothing else in pgwake. */
 #define MIGRATE_LOCK_KEY "7040119001"
@@ -16,26 +17,26 @@ int migrate_latest(void)
     return pgwake_migration_count ? pgwake_migrations[pgwake_migration_count - 1].version : 0;
 }
 
-static bool exec_ok(PGconn *c, const char *sql, char *err)
+static bool exec_ok(PGconn *c, const char *sql, char *err, size_t errlen)
 {
     PGresult *r = PQexec(c, sql);
     ExecStatusType st = PQresultStatus(r);
     bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
     if (!ok)
-        snprintf(err, ERR_LEN, "%s", PQresultErrorMessage(r));
+        errf(err, errlen, "%s", PQresultErrorMessage(r));
     PQclear(r);
     return ok;
 }
 
 /* migrate_db_version returns the database's newest applied version (0 for a
  * database without schema pgwake), or -1 with err set. */
-int migrate_db_version(PGconn *c, char *err)
+int migrate_db_version(PGconn *c, char *err, size_t errlen)
 {
     /* Two steps: a query naming a missing table fails at parse time. */
     PGresult *r = PQexec(c, "SELECT pg_catalog.to_regclass('pgwake.schema_migrations') IS NOT NULL");
     int v = -1;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        snprintf(err, ERR_LEN, "unable to read the schema version: %s", PQresultErrorMessage(r));
+        errf(err, errlen, "unable to read the schema version: %s", PQresultErrorMessage(r));
     } else if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
         v = 0;
     } else {
@@ -44,28 +45,24 @@ int migrate_db_version(PGconn *c, char *err)
         if (PQresultStatus(r) == PGRES_TUPLES_OK)
             v = atoi(PQgetvalue(r, 0, 0));
         else
-            snprintf(err, ERR_LEN, "unable to read the schema version: %s", PQresultErrorMessage(r));
+            errf(err, errlen, "unable to read the schema version: %s", PQresultErrorMessage(r));
     }
     PQclear(r);
     return v;
 }
 
-static bool apply_one(PGconn *c, const Migration *m, char *err)
+static bool apply_one(PGconn *c, const Migration *m, char *err, size_t errlen)
 {
     char e[ERR_LEN];
-    if (!exec_ok(c, "BEGIN", e)) {
-        snprintf(err, ERR_LEN, "%s: %s", m->name, e);
+    if (!exec_ok(c, "BEGIN", e, sizeof e))
+        return errf(err, errlen, "%s: %s", m->name, e);
+    if (!exec_ok(c, m->sql, e, sizeof e)) {
+        errf(err, errlen, "migration %s failed (rolled back): %s", m->name, e);
+        exec_ok(c, "ROLLBACK", e, sizeof e);
         return false;
     }
-    if (!exec_ok(c, m->sql, e)) {
-        snprintf(err, ERR_LEN, "migration %s failed (rolled back): %s", m->name, e);
-        exec_ok(c, "ROLLBACK", e);
-        return false;
-    }
-    if (!exec_ok(c, "COMMIT", e)) {
-        snprintf(err, ERR_LEN, "migration %s failed at commit: %s", m->name, e);
-        return false;
-    }
+    if (!exec_ok(c, "COMMIT", e, sizeof e))
+        return errf(err, errlen, "migration %s failed at commit: %s", m->name, e);
     return true;
 }
 
@@ -73,13 +70,13 @@ static bool apply_one(PGconn *c, const Migration *m, char *err)
  * after every migration run, so later migrations' functions are not public
  * either and a pgwake_worker role created since gets its grants; prints what
  * the operator must run when this role may not create it. */
-static bool apply_privileges(PGconn *c, FILE *out, char *err)
+static bool apply_privileges(PGconn *c, FILE *out, char *err, size_t errlen)
 {
     PGresult *r = PQexec(c, "SELECT pgwake.apply_privileges()"
                             " WHERE pg_catalog.to_regprocedure('pgwake.apply_privileges()') IS NOT NULL");
     bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     if (!ok)
-        snprintf(err, ERR_LEN, "unable to set the privileges of schema pgwake: %s", PQresultErrorMessage(r));
+        errf(err, errlen, "unable to set the privileges of schema pgwake: %s", PQresultErrorMessage(r));
     else if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
         fprintf(out, "%s\n", PQgetvalue(r, 0, 0));
     PQclear(r);
@@ -88,20 +85,18 @@ static bool apply_privileges(PGconn *c, FILE *out, char *err)
 
 /* migrate_apply brings the database to the newest version, printing one line
  * per migration applied; refuses a database newer than this binary. */
-bool migrate_apply(PGconn *c, FILE *out, char *err)
+bool migrate_apply(PGconn *c, FILE *out, char *err, size_t errlen)
 {
     char e[ERR_LEN];
-    if (!exec_ok(c, "SELECT pg_catalog.pg_advisory_lock(" MIGRATE_LOCK_KEY ")", e)) {
-        snprintf(err, ERR_LEN, "unable to take the migration lock: %s", e);
-        return false;
-    }
+    if (!exec_ok(c, "SELECT pg_catalog.pg_advisory_lock(" MIGRATE_LOCK_KEY ")", e, sizeof e))
+        return errf(err, errlen, "unable to take the migration lock: %s", e);
     bool ok = true;
-    int have = migrate_db_version(c, err);
+    int have = migrate_db_version(c, err, errlen);
     if (have < 0)
         ok = false;
     else if (have > migrate_latest()) {
-        snprintf(err, ERR_LEN, "the database's schema pgwake is at version %d, newer than this "
-                 "pgwake knows (%d); upgrade pgwake instead", have, migrate_latest());
+        errf(err, errlen, "the database's schema pgwake is at version %d, newer than this "
+             "pgwake knows (%d); upgrade pgwake instead", have, migrate_latest());
         ok = false;
     }
     int applied = 0;
@@ -109,7 +104,7 @@ bool migrate_apply(PGconn *c, FILE *out, char *err)
         const Migration *m = &pgwake_migrations[i];
         if (m->version <= have)
             continue;
-        ok = apply_one(c, m, err);
+        ok = apply_one(c, m, err, errlen);
         if (ok) {
             fprintf(out, "applied %s\n", m->name);
             applied++;
@@ -118,15 +113,15 @@ bool migrate_apply(PGconn *c, FILE *out, char *err)
     if (ok && applied == 0)
         fprintf(out, "schema pgwake is up to date (version %d)\n", have);
     if (ok)
-        ok = apply_privileges(c, out, err);
-    exec_ok(c, "SELECT pg_catalog.pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", e);
+        ok = apply_privileges(c, out, err, errlen);
+    exec_ok(c, "SELECT pg_catalog.pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", e, sizeof e);
     return ok;
 }
 
 /* migrate_status prints each known migration as applied or pending. */
-bool migrate_status(PGconn *c, FILE *out, char *err)
+bool migrate_status(PGconn *c, FILE *out, char *err, size_t errlen)
 {
-    int have = migrate_db_version(c, err);
+    int have = migrate_db_version(c, err, errlen);
     if (have < 0)
         return false;
     for (int i = 0; i < pgwake_migration_count; i++)

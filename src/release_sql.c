@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "daemon.h"
+#include "errfmt.h"
 #include "log.h"
 
 #define HINT_DELAY_MS 10    /* coalesces the ends of a burst of workers into one retry call */
@@ -358,15 +359,15 @@ json_t *release_sql_failures_json(const ReleaseSql *r, const char *stage)
 /* release_sql_check is `pgwake check`'s look at one stage's statement, on c:
  * false with err ("FILE:LINE: [stage:X] release_sql: problem") when the
  * database refuses it. Read-only: the check plans, never executes. */
-bool release_sql_check(PGconn *c, const char *file, const StageConf *s, char *err)
+bool release_sql_check(PGconn *c, const char *file, const StageConf *s, char *err, size_t errlen)
 {
     const char *p[] = {s->release_sql};
     PGresult *res = PQexecParams(c, "SELECT pgwake.release_sql_problem($1)", 1, NULL, p, NULL, NULL, 0);
     bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQgetisnull(res, 0, 0);
     if (!ok)
-        snprintf(err, ERR_LEN, "%s:%d: [stage:%s] release_sql: %s", file, s->release_sql_line,
-                 s->name, PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
-                              ? PQgetvalue(res, 0, 0) : PQresultErrorMessage(res));
+        errf(err, errlen, "%s:%d: [stage:%s] release_sql: %s", file, s->release_sql_line,
+             s->name, PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
+                          ? PQgetvalue(res, 0, 0) : PQresultErrorMessage(res));
     PQclear(res);
     return ok;
 }

@@ -20,6 +20,6 @@ void release_sql_reload(ReleaseSql *r);
 void release_sql_worker_ended(ReleaseSql *r, const char *worker_id);
 json_t *release_sql_failures_json(const ReleaseSql *r, const char *stage);
 int release_sql_failing(const ReleaseSql *r, const char *stage);
-bool release_sql_check(PGconn *c, const char *file, const StageConf *s, char *err);
+bool release_sql_check(PGconn *c, const char *file, const StageConf *s, char *err, size_t errlen);
 
 #endif

@@ -58,7 +58,7 @@ static void push_task_timeout(Daemon *d, const StageConf *sc)
 void daemon_reload(Daemon *d)
 {
     char err[ERR_LEN];
-    Config *n = cfg_load(d->conf_path, err);
+    Config *n = cfg_load(d->conf_path, err, sizeof err);
     if (!n) {
         log_error("reload failed, keeping the running configuration: %s", err);
         return;

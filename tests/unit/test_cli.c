@@ -128,7 +128,7 @@ static bool parse_argv(bool reset, const char *const *args)
     strcpy(ERR, "(untouched)");
     if (reset)
         getopt_reset();
-    return cli_parse(argc, argv, &O, ERR);
+    return cli_parse(argc, argv, &O, ERR, sizeof ERR);
 }
 
 #define PARSE(...) parse_argv(true, (const char *const[]){__VA_ARGS__, NULL})

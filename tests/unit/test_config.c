@@ -74,7 +74,7 @@ static const char *write_tmp(const char *name, const char *text, mode_t mode)
 static Config *load_ok(const char *path)
 {
     char err[ERR_LEN];
-    Config *cfg = cfg_load(path, err);
+    Config *cfg = cfg_load(path, err, sizeof err);
     if (!cfg)
         fail_msg("%s did not load: %s", path, err);
     return cfg;
@@ -84,7 +84,7 @@ static Config *load_ok(const char *path)
 static const char *load_err(const char *path)
 {
     static char err[ERR_LEN];
-    Config *cfg = cfg_load(path, err);
+    Config *cfg = cfg_load(path, err, sizeof err);
     if (cfg) {
         cfg_free(cfg);
         fail_msg("%s loaded, but should not have", path);
@@ -454,11 +454,11 @@ static void test_env_file(void **state)
     static const char *const expect[] = {"LOG_FORMAT=json", "APP_MODE=production",
                                          "QUOTED=single quoted", "EMPTY=",
                                          "SPACED=value with spaces", NULL};
-    assert_true(cfg_read_env_file(DATA "/good.env", &vars, err));
+    assert_true(cfg_read_env_file(DATA "/good.env", &vars, err, sizeof err));
     for (int i = 0; expect[i] || vars[i]; i++)
         assert_string_equal(vars[i], expect[i]);
     char **none;
-    assert_true(cfg_read_env_file(write_tmp("empty.env", "# nothing\n\n", 0600), &none, err));
+    assert_true(cfg_read_env_file(write_tmp("empty.env", "# nothing\n\n", 0600), &none, err, sizeof err));
     assert_null(none);
     argv_free(vars);
 }
@@ -468,27 +468,27 @@ static void test_env_file_errors(void **state)
     (void)state;
     char **vars, err[ERR_LEN], expect[ERR_LEN];
     const char *path = write_tmp("bad.env", "A=1\nnot a pair\n", 0600);
-    assert_false(cfg_read_env_file(path, &vars, err));
+    assert_false(cfg_read_env_file(path, &vars, err, sizeof err));
     snprintf(expect, sizeof expect, "%s:2: expected KEY=VALUE", path);
     assert_string_equal(err, expect);
     path = write_tmp("dup.env", "A=1\nexport A=2\n", 0600);
-    assert_false(cfg_read_env_file(path, &vars, err));
+    assert_false(cfg_read_env_file(path, &vars, err, sizeof err));
     snprintf(expect, sizeof expect, "%s:2: A is set a second time", path);
     assert_string_equal(err, expect);
     path = write_tmp("name.env", "A-B=1\n", 0600);
-    assert_false(cfg_read_env_file(path, &vars, err));
+    assert_false(cfg_read_env_file(path, &vars, err, sizeof err));
     assert_non_null(strstr(err, ":1: bad variable name \"A-B\""));
     path = write_tmp("secret.env", "APP=1\nDB_PASSWORD=x\n", 0644);
-    assert_false(cfg_read_env_file(path, &vars, err));
+    assert_false(cfg_read_env_file(path, &vars, err, sizeof err));
     snprintf(expect, sizeof expect,
              "%s: holds a secret (DB_PASSWORD) and can be read by every user; run: chmod o-r %s",
              path, path);
     assert_string_equal(err, expect);
     assert_null(vars);
     path = write_tmp("url.env", "DATABASE_URL=postgresql://app:pw@db/rv\n", 0604);
-    assert_false(cfg_read_env_file(path, &vars, err));
+    assert_false(cfg_read_env_file(path, &vars, err, sizeof err));
     assert_non_null(strstr(err, "holds a secret (DATABASE_URL)"));
-    assert_true(cfg_read_env_file(write_tmp("ok.env", "DB_PASSWORD=x\n", 0640), &vars, err));
+    assert_true(cfg_read_env_file(write_tmp("ok.env", "DB_PASSWORD=x\n", 0640), &vars, err, sizeof err));
     assert_string_equal(vars[0], "DB_PASSWORD=x");
     argv_free(vars);
 }
@@ -629,14 +629,14 @@ static void test_find_path(void **state)
     (void)state;
     char err[ERR_LEN] = "";
     setenv("PGWAKE_CONF", "/from/env.conf", 1);
-    assert_string_equal(cfg_find_path("/from/c.conf", err), "/from/c.conf");
-    assert_string_equal(cfg_find_path(NULL, err), "/from/env.conf");
+    assert_string_equal(cfg_find_path("/from/c.conf", err, sizeof err), "/from/c.conf");
+    assert_string_equal(cfg_find_path(NULL, err, sizeof err), "/from/env.conf");
     unsetenv("PGWAKE_CONF");
     if (access("/etc/pgwake/pgwake.conf", F_OK) == 0) {
-        assert_string_equal(cfg_find_path(NULL, err), "/etc/pgwake/pgwake.conf");
+        assert_string_equal(cfg_find_path(NULL, err, sizeof err), "/etc/pgwake/pgwake.conf");
         return;
     }
-    assert_null(cfg_find_path(NULL, err));
+    assert_null(cfg_find_path(NULL, err, sizeof err));
     assert_non_null(strstr(err, "-c FILE"));
     assert_non_null(strstr(err, "PGWAKE_CONF"));
     assert_non_null(strstr(err, "/etc/pgwake/pgwake.conf"));

@@ -89,14 +89,14 @@ static char *run_import(const char *kind, const char *name, char *err, size_t er
 }
 
 /* load_text writes text to a private file and loads it as a configuration. */
-static Config *load_text(const char *text, char *err)
+static Config *load_text(const char *text, char *err, size_t errlen)
 {
     char path[] = "/tmp/pgwake-test-import.XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
-    Config *cfg = cfg_load(path, err);
+    Config *cfg = cfg_load(path, err, errlen);
     unlink(path);
     return cfg;
 }
@@ -130,7 +130,7 @@ static void test_good_files(void **state)
                      good[i].name, path, out);
         for (const char *l = out; *l; l += strcspn(l, "\n") + (l[strcspn(l, "\n")] != 0))
             assert_true(strcspn(l, "\n") <= 198);
-        Config *cfg = load_text(out, err);
+        Config *cfg = load_text(out, err, sizeof err);
         if (!cfg)
             fail_msg("%s: the output does not load: %s", good[i].name, err);
         assert_int_equal(cfg->nstages, good[i].stages);
@@ -295,7 +295,7 @@ static void test_quoting_round_trip(void **state)
     FILE *mem = open_memstream(&out, &outlen);
     assert_true(import_emit(&d, mem, err, sizeof err));
     fclose(mem);
-    Config *cfg = load_text(out, err);
+    Config *cfg = load_text(out, err, sizeof err);
     if (!cfg)
         fail_msg("does not load: %s\n%s", err, out);
     assert_string_equal(cfg->stages->name, "rt");
