@@ -1,6 +1,6 @@
 /* task_metrics.c: see task_metrics.h. Gauges read only unfinished tasks
  * (0004_console's partial index), so a million done rows cost nothing.
- * Counters and the histogram add up the tasks finished since the previous
+ * Counters and histograms add up the tasks (and failures) since the previous
  * read, up to SETTLE_S before now(): finished_at is its transaction's start,
  * so a row may become visible a little after its timestamp. They count from
  * this daemon's start (a Prometheus counter reset at a restart); every daemon
@@ -26,12 +26,17 @@
 static const double bounds[] = {0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600};
 #define NB (sizeof bounds / sizeof bounds[0])
 
+typedef struct Hist {
+    unsigned long long bucket[NB + 1]; /* +Inf last */
+    double sum;
+} Hist;
+
 typedef struct Row {
     char stage[64];
     double pending, retrying, leased, dead, oldest_s; /* gauges (-1 oldest: none) */
-    unsigned long long completed, died;             /* counters */
-    unsigned long long bucket[NB + 1];              /* durations of completed tasks, +Inf last */
-    double sum;
+    unsigned long long completed, died, failed;     /* counters */
+    Hist total;                                     /* enqueue to done of completed tasks */
+    Hist run;                                       /* claim to done of completed tasks */
     bool seen : 1;                                  /* in the last gauge read */
 } Row;
 
@@ -57,15 +62,22 @@ static const char metrics_sql[] =
     "        FILTER (WHERE t.status = 'pending' AND t.not_before <= pg_catalog.now()))::float8 AS oldest"
     "    FROM pgwake.tasks t WHERE t.status <> 'done' GROUP BY t.stage LIMIT 1000) g),"
     "  'finished', CASE WHEN $1::float8 IS NULL THEN NULL ELSE (SELECT pg_catalog.json_agg(f) FROM ("
-    "    SELECT x.stage, x.ok, k.bucket, count(*) AS n, sum(x.s) AS sum FROM ("
-    "      SELECT t.stage, true AS ok, extract(epoch FROM t.finished_at - t.created_at)::float8 AS s"
-    "      FROM pgwake.tasks t WHERE t.status = 'done'"
+    "    SELECT x.stage, x.kind, k.bucket, count(*) AS n, sum(x.s) AS sum FROM ("
+    /* a done task gives two samples: enqueue to done, and claim to done */
+    "      SELECT t.stage, v.kind, v.s FROM pgwake.tasks t,"
+    "        LATERAL (VALUES ('done', extract(epoch FROM t.finished_at - t.created_at)::float8),"
+    "                        ('run', extract(epoch FROM t.finished_at - t.started_at)::float8)) v (kind, s)"
+    "      WHERE t.status = 'done' AND v.s IS NOT NULL"
     "        AND t.finished_at > pg_catalog.to_timestamp($1::float8)"
     "        AND t.finished_at <= pg_catalog.to_timestamp((SELECT upto FROM b))"
     "      UNION ALL"
-    "      SELECT t.stage, false, 0 FROM pgwake.tasks t WHERE t.status = 'dead'"
+    "      SELECT t.stage, 'dead', 0 FROM pgwake.tasks t WHERE t.status = 'dead'"
     "        AND t.finished_at > pg_catalog.to_timestamp($1::float8)"
-    "        AND t.finished_at <= pg_catalog.to_timestamp((SELECT upto FROM b))) x,"
+    "        AND t.finished_at <= pg_catalog.to_timestamp((SELECT upto FROM b))"
+    "      UNION ALL"
+    "      SELECT f.stage, 'failed', 0 FROM pgwake.task_failures f"
+    "      WHERE f.failed_at > pg_catalog.to_timestamp($1::float8)"
+    "        AND f.failed_at <= pg_catalog.to_timestamp((SELECT upto FROM b))) x,"
     /* the bucket: how many bounds lie below the duration (as take_finished reads it) */
     "    LATERAL (SELECT count(*) AS bucket FROM pg_catalog.unnest($2::float8[]) u WHERE x.s > u) k"
     "    GROUP BY 1, 2, 3) f) END)::text";
@@ -121,25 +133,37 @@ static void take_gauges(TaskMetrics *m, json_t *gauges)
     }
 }
 
-/* Adds the finished tasks since the previous read: rows (stage, ok,
- * bucket, n, sum), bucket = how many bounds lie below the durations. */
+static void hist_add(Hist *h, json_t *f, unsigned long long n)
+{
+    json_int_t b = json_integer_value(json_object_get(f, "bucket"));
+    h->bucket[b < 0 || b > (json_int_t)NB ? NB : (size_t)b] += n;
+    h->sum += json_number_value(json_object_get(f, "sum"));
+}
+
+/* Adds what finished since the previous read: rows (stage, kind, bucket, n,
+ * sum), kind done / run (the two durations of completed tasks), dead or
+ * failed (a failed attempt); bucket = how many bounds lie below the
+ * durations. */
 static void take_finished(TaskMetrics *m, json_t *finished)
 {
     size_t i;
     json_t *f;
     json_array_foreach(finished, i, f) {
         Row *r = row_for(m, json_string_value(json_object_get(f, "stage")));
-        if (!r)
+        const char *kind = json_string_value(json_object_get(f, "kind"));
+        if (!r || !kind)
             continue;
         unsigned long long n = (unsigned long long)json_integer_value(json_object_get(f, "n"));
-        if (!json_is_true(json_object_get(f, "ok"))) {
+        if (strcmp(kind, "done") == 0) {
+            r->completed += n;
+            hist_add(&r->total, f, n);
+        } else if (strcmp(kind, "run") == 0) {
+            hist_add(&r->run, f, n);
+        } else if (strcmp(kind, "dead") == 0) {
             r->died += n;
-            continue;
+        } else if (strcmp(kind, "failed") == 0) {
+            r->failed += n;
         }
-        json_int_t b = json_integer_value(json_object_get(f, "bucket"));
-        r->bucket[b < 0 || b > (json_int_t)NB ? NB : (size_t)b] += n;
-        r->completed += n;
-        r->sum += json_number_value(json_object_get(f, "sum"));
     }
 }
 
@@ -191,6 +215,32 @@ static void gauge(TaskMetrics *m, struct evbuffer *out, const char *name, const 
     }
 }
 
+static void counter(TaskMetrics *m, struct evbuffer *out, const char *name, const char *help, size_t off)
+{
+    family(out, name, "counter", help);
+    for (int i = 0; i < m->nrows; i++)
+        evbuffer_add_printf(out, "%s{stage=\"%s\"} %llu\n", name, m->rows[i].stage,
+                            *(const unsigned long long *)((const char *)&m->rows[i] + off));
+}
+
+static void histogram(TaskMetrics *m, struct evbuffer *out, const char *name, const char *help, size_t off)
+{
+    family(out, name, "histogram", help);
+    for (int i = 0; i < m->nrows; i++) {
+        const char *stage = m->rows[i].stage;
+        const Hist *h = (const Hist *)((const char *)&m->rows[i] + off);
+        unsigned long long cum = 0;
+        for (size_t b = 0; b < NB; b++) {
+            cum += h->bucket[b];
+            evbuffer_add_printf(out, "%s_bucket{stage=\"%s\",le=\"%g\"} %llu\n", name, stage, bounds[b], cum);
+        }
+        cum += h->bucket[NB];
+        evbuffer_add_printf(out, "%s_bucket{stage=\"%s\",le=\"+Inf\"} %llu\n"
+                                 "%s_sum{stage=\"%s\"} %.6f\n%s_count{stage=\"%s\"} %llu\n",
+                            name, stage, cum, name, stage, h->sum, name, stage, cum);
+    }
+}
+
 /* task_metrics_write writes what the last read found, then starts the next. */
 void task_metrics_write(TaskMetrics *m, struct evbuffer *out)
 {
@@ -205,33 +255,20 @@ void task_metrics_write(TaskMetrics *m, struct evbuffer *out)
           offsetof(Row, dead));
     gauge(m, out, "pgwake_stage_oldest_pending_age_seconds",
           "Age of the oldest claimable task (absent with none)", offsetof(Row, oldest_s));
-    family(out, "pgwake_tasks_completed_total", "counter", "Tasks that ended done, counted since this daemon started");
-    for (int i = 0; i < m->nrows; i++)
-        evbuffer_add_printf(out, "pgwake_tasks_completed_total{stage=\"%s\"} %llu\n", m->rows[i].stage,
-                            m->rows[i].completed);
-    family(out, "pgwake_tasks_dead_total", "counter",
-           "Tasks that ended dead (attempts used up, fail without retry, cancelled), since this daemon started");
-    for (int i = 0; i < m->nrows; i++)
-        evbuffer_add_printf(out, "pgwake_tasks_dead_total{stage=\"%s\"} %llu\n", m->rows[i].stage,
-                            m->rows[i].died);
-    family(out, "pgwake_task_duration_seconds", "histogram",
-           "From enqueue (created_at) to done (finished_at) of completed tasks: queue wait and run time");
-    for (int i = 0; i < m->nrows; i++) {
-        const Row *r = &m->rows[i];
-        unsigned long long cum = 0;
-        for (size_t b = 0; b <= NB; b++) {
-            cum += r->bucket[b];
-            if (b < NB)
-                evbuffer_add_printf(out, "pgwake_task_duration_seconds_bucket{stage=\"%s\",le=\"%g\"} %llu\n",
-                                    r->stage, bounds[b], cum);
-            else
-                evbuffer_add_printf(out, "pgwake_task_duration_seconds_bucket{stage=\"%s\",le=\"+Inf\"} %llu\n",
-                                    r->stage, cum);
-        }
-        evbuffer_add_printf(out, "pgwake_task_duration_seconds_sum{stage=\"%s\"} %.6f\n"
-                                 "pgwake_task_duration_seconds_count{stage=\"%s\"} %llu\n",
-                            r->stage, r->sum, r->stage, cum);
-    }
+    counter(m, out, "pgwake_tasks_completed_total", "Tasks that ended done, counted since this daemon started",
+            offsetof(Row, completed));
+    counter(m, out, "pgwake_tasks_dead_total",
+            "Tasks that ended dead (attempts used up, fail without retry, cancelled), since this daemon started",
+            offsetof(Row, died));
+    counter(m, out, "pgwake_task_failures_total",
+            "Failed attempts (pgwake.fail, retried or final), when they happened, since this daemon started",
+            offsetof(Row, failed));
+    histogram(m, out, "pgwake_task_duration_seconds",
+              "From enqueue (created_at) to done (finished_at) of completed tasks: queue wait and run time",
+              offsetof(Row, total));
+    histogram(m, out, "pgwake_task_run_seconds",
+              "From the claim of the last attempt (started_at) to done (finished_at) of completed tasks",
+              offsetof(Row, run));
     start_read(m);
 }
 

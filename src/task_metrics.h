@@ -1,7 +1,8 @@
 /* task_metrics.h: the database's side of GET /metrics, for dashboards and
  * autoscaling: per stage backlog, retrying, leased and dead gauges, the age
- * of the oldest claimable task, completed and dead counters and a histogram
- * of task durations. Read by one query per scrape (never while nobody
+ * of the oldest claimable task, completed, dead and failed-attempt counters,
+ * and histograms of task duration (enqueue to done) and run time (claim to
+ * done). Read by one query per scrape (never while nobody
  * scrapes), started after answering: a scrape shows what the previous one
  * read. */
 #ifndef PGWAKE_TASK_METRICS_H
