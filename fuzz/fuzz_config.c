@@ -95,7 +95,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     write_file(path, (const uint8_t *)good_env, sizeof good_env - 1);
     snprintf(path, sizeof path, "%s/baseline.conf", dir);
     write_file(path, (const uint8_t *)baseline_conf, sizeof baseline_conf - 1);
-    if (!(baseline = cfg_load(path, err))) {
+    if (!(baseline = cfg_load(path, err, sizeof err))) {
         fprintf(stderr, "fuzz_config: the baseline config does not load: %s\n", err);
         abort();
     }
@@ -135,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     write_file(conf_path, data, size);
 
     memset(err, 'x', sizeof err);
-    Config *cfg = cfg_load(conf_path, err);
+    Config *cfg = cfg_load(conf_path, err, sizeof err);
     if (cfg) {
         check_config(cfg);
         cfg_free(cfg);
@@ -148,7 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     char **vars = NULL;
     memset(err, 'x', sizeof err);
-    if (cfg_read_env_file(conf_path, &vars, err)) {
+    if (cfg_read_env_file(conf_path, &vars, err, sizeof err)) {
         if (vars)
             for (char **v = vars; *v; v++)
                 CHECK(strchr(*v, '=') != NULL);

@@ -60,7 +60,7 @@ static void check_output(const ImportDoc *d, const char *out, size_t len)
     CHECK(write(fd, out, len) == (ssize_t)len);
     close(fd);
     char err[ERR_LEN];
-    Config *cfg = cfg_load(conf_path, err);
+    Config *cfg = cfg_load(conf_path, err, sizeof err);
     if (!cfg)
         fprintf(stderr, "fuzz_import: the output does not load: %s\n%s", err, out);
     CHECK(cfg != NULL);
