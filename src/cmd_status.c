@@ -84,7 +84,8 @@ static void print_status(json_t *st, FILE *out)
         upper(ustate, sizeof ustate, state ? state : "unknown");
         json_t *p = json_object_get(s, "pending"), *ws = json_object_get(s, "workers");
         if (json_is_integer(p))
-            snprintf(pending, sizeof pending, "%lld", (long long)json_integer_value(p));
+            snprintf(pending, sizeof pending, "%lld%s", (long long)json_integer_value(p),
+                     json_is_true(json_object_get(s, "pending_capped")) ? "+" : "");
         json_t *mx = json_object_get(s, "max_workers");
         if (json_is_integer(mx))
             snprintf(workers, sizeof workers, "%zu/%lld", json_array_size(ws),

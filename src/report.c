@@ -4,6 +4,7 @@
 #include "report.h"
 #include "clock.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +22,18 @@
 #include "verify.h"
 #include "worker.h"
 
+/* The page asks every 2 s, on the connection that also wakes workers: a
+ * backlog is counted up to REPORT_PENDING_CAP, so a million pending tasks
+ * cost what ten thousand do (/metrics has the exact gauge). */
+#define REPORT_PENDING_CAP 10000
+#define STR(x) #x
+#define XSTR(x) STR(x)
+
 const char report_status_sql[] =
-    "SELECT 'pending', t.stage::text, count(*)::text FROM pgwake.tasks t"
-    " WHERE t.status = 'pending' AND t.not_before <= pg_catalog.now()"
-    "   AND t.stage::text = ANY ($2::text[]) GROUP BY t.stage"
+    "SELECT 'pending', s.stage, (SELECT count(*) FROM (SELECT 1 FROM pgwake.tasks t"
+    "   WHERE t.stage = s.stage AND t.status = 'pending' AND t.not_before <= pg_catalog.now()"
+    "   LIMIT " XSTR(REPORT_PENDING_CAP) " + 1) x)::text"
+    "  FROM pg_catalog.unnest($2::text[]) s (stage)"
     " UNION ALL "
     "SELECT 'task', t.lease_owner, string_agg(t.id::text, ',' ORDER BY t.id)"
     "  FROM pgwake.tasks t JOIN pgwake.workers w ON w.id = t.lease_owner"
@@ -135,11 +144,15 @@ json_t *report_stage(Stage *s, PGresult *res)
                                                   : json_null());
     /* A pending_sql stage counts its own work: pgwake.tasks says nothing of it. */
     json_t *pending = json_null();
+    bool capped = false;
     if (res_ok(res) && !s->conf->pending_sql) {
         const char *v = lookup(res, "pending", s->name);
-        pending = json_integer(v ? strtoll(v, NULL, 10) : 0);
+        long long n = v ? strtoll(v, NULL, 10) : 0;
+        capped = n > REPORT_PENDING_CAP;
+        pending = json_integer(capped ? REPORT_PENDING_CAP : n);
     }
     json_object_set_new(o, "pending", pending);
+    json_object_set_new(o, "pending_capped", json_boolean(capped));
     json_object_set_new(o, "backoff", json_boolean(s->in_backoff));
     json_object_set_new(o, "restarts", json_integer((json_int_t)s->st.restarts));
     json_object_set_new(o, "crashes", json_integer((json_int_t)s->st.crashes));

@@ -148,7 +148,7 @@ const char statuspage_html[] =
     "      state.appendChild(el(\"div\", \"release_sql failing for \" + f.worker_id + \" (SQLSTATE \" +\n"
     "                           f.sqlstate + \"): \" + f.message, \"muted\"));\n"
     "    });\n"
-    "    cell(tr, st.pending === null ? \"?\" : st.pending);\n"
+    "    cell(tr, st.pending === null ? \"?\" : st.pending + (st.pending_capped ? \"+\" : \"\"));\n"
     "    cell(tr, st.workers.length + \" (max \" + st.max_workers + \")\");\n"
     "    cell(tr, st.restarts + \" / \" + st.crashes);\n"
     "    cell(tr, \"\"); cell(tr, \"\"); cell(tr, \"\");\n"

@@ -66,6 +66,15 @@ st; rc=$?
 grep -Eq '^crashy +FATAL +1 +0/1 .*2 crashes within' "$T/out" || fail "FATAL not shown: $(cat "$T/out")"
 grep -Eq '^alpha +RUNNING' "$T/out" || fail "alpha line: $(cat "$T/out")"
 
+note "a backlog past 10,000 is counted up to it and shown as 10000+"
+q "INSERT INTO pgwake.tasks (stage, payload) SELECT 'crashy', '{}' FROM generate_series(1, 10000)" >/dev/null
+st
+grep -Eq '^crashy +FATAL +10000\+ +0/1 ' "$T/out" || fail "capped backlog: $(cat "$T/out")"
+st --json
+$PY -c "import json; s={x['name']: x for x in json.load(open('$T/out'))['stages']}; exit(0 if (s['crashy']['pending'], s['crashy']['pending_capped'], s['alpha']['pending_capped']) == (10000, True, False) else 1)" \
+    || fail "status --json with a capped backlog: $(cat "$T/out")"
+q "DELETE FROM pgwake.tasks WHERE stage = 'crashy' AND id > (SELECT min(id) FROM pgwake.tasks WHERE stage = 'crashy')" >/dev/null
+
 note "pgwake runs"
 r1=$(q "INSERT INTO pgwake.runs(stage, params) VALUES ('alpha', '{}') RETURNING id")
 r2=$(q "INSERT INTO pgwake.runs(stage, params) VALUES ('alpha', '{\"fanout\": {\"stage\": \"alpha\", \"count\": 3, \"payload\": {}}}') RETURNING id")
