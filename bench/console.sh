@@ -5,7 +5,8 @@
 # (75 % done over 10 stages and 1,000 runs; 20 % pending in stage `held`,
 # behind its one worker's hour-long task: a backlog past /status's count
 # cap; 5 % dead with an error), 100 dead workers with their last lines and
-# 20,000 ended ones (a week of short-lived workers), then build/pgwake with WORKERS idle test workers of one stage. Measures:
+# 20,000 ended ones (a week of short-lived workers), then build/pgwake with
+# WORKERS idle test workers of one stage. Measures:
 #   - every call one page refresh makes (the page, /status, /runs, /tasks,
 #     the log tail, /deaths, /trends), REQUESTS times each from one client, a
 #     new connection per request: p50 / p99 / max ms and the body's size;
