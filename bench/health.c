@@ -507,7 +507,7 @@ static int mode_remote(int argc, char **argv)
         ids[i] = strdup(PQgetvalue(r, 0, 0));
         PQclear(r);
     }
-    int nt = o.conns;
+    int nt = o.conns < o.n ? o.conns : o.n; /* a thread with no worker would spin forever */
     struct hb_thread *h = calloc((size_t)nt, sizeof *h);
     pthread_t *th = calloc((size_t)nt, sizeof *th);
     if (!h || !th)

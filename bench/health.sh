@@ -26,7 +26,7 @@
 #   sh bench/health.sh [-n KILLS] [-H HANGS] [-w REMOTE] [-l "LOCAL..."] [-s SECONDS] [-r REPEATS] [-p "PARTS"]
 #     defaults: -n 200 -H 20 -w 500 -l "100 500" -s 60 -r 2 -p "kill hang remote local"
 #   Environment: BUILD (default build); BENCH_SRC=head or a commit: measure
-#   that commit (built in /tmp/pgwake-bench-src-REV-*), so others' unfinished
+#   that commit (built in /tmp/pgwake-bench-src-REV), so others' unfinished
 #   work in src/ stays out of the figures; BENCH_SRC_DIR=DIR: the sources in
 #   DIR; KEEP_BENCH_DIR=1 keeps the run's folder (configs, daemon log);
 #   BENCH_OUT_DIR: where the raw samples and the Markdown copy go (bench/out).
@@ -54,120 +54,55 @@ while getopts n:H:w:l:s:r:p:h opt; do
 done
 want() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
-BUILD=${BUILD:-build}
 OUTDIR=${BENCH_OUT_DIR:-bench/out} # raw samples and a copy of the Markdown
 mkdir -p "$OUTDIR"
-log() { echo "# $*" >&2; }
 
-# A private folder; binaries copied there (others may rebuild build/ meanwhile).
-W=$(mktemp -d /tmp/pgwake-health.XXXXXX)
-chmod 755 "$W"
-mkdir -p "$W/bin" "$W/logs"
-DAEMON_PID=
-REMOTE_PID=
-cleanup() {
-    [ -n "$REMOTE_PID" ] && kill -TERM "$REMOTE_PID" 2>/dev/null
-    if [ -n "$DAEMON_PID" ]; then
-        kill -TERM "$DAEMON_PID" 2>/dev/null
-        _i=0
-        while kill -0 "$DAEMON_PID" 2>/dev/null && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
-        kill -KILL "$DAEMON_PID" 2>/dev/null
-        wait "$DAEMON_PID" 2>/dev/null
-    fi
-    pgtmp_stop
-    if [ "${KEEP_BENCH_DIR:-0}" = 1 ]; then echo "kept $W" >&2; else rm -rf "$W"; fi
-}
-# What to measure: this tree (default), or BENCH_SRC=head (or a commit): that
-# commit, built in /tmp/pgwake-bench-src-REV-health with this tree's bench/health.c,
-# so others' unfinished work in src/ stays out of the figures;
-# BENCH_SRC_DIR=DIR: the sources in DIR (e.g. a patched copy).
-SRC=
-if [ -n "${BENCH_SRC_DIR:-}" ]; then
-    SRC=$BENCH_SRC_DIR
-    BENCH_REV="sources in $SRC"
-elif [ "${BENCH_SRC:-tree}" != tree ]; then
-    _want=$BENCH_SRC
-    [ "$_want" = head ] && _want=HEAD
-    _rev=$(git rev-parse --short "$_want^{commit}" 2>/dev/null) ||
-        { echo "health: BENCH_SRC=$BENCH_SRC is not a commit" >&2; exit 2; }
-    SRC=/tmp/pgwake-bench-src-$_rev-health
-    [ -d "$SRC/src" ] || { mkdir -p "$SRC" && git archive "$_rev" | tar -x -C "$SRC"; }
-    BENCH_REV="commit $_rev"
-fi
-if [ -n "$SRC" ]; then
-    mkdir -p "$SRC/bench" && cp bench/health.c "$SRC/bench/"
-    make -C "$SRC" -s build/pgwake build/bench/health >"$W/make.log" 2>&1 ||
-        { tail -n 5 "$W/make.log" >&2; exit 1; }
-    BUILD=$SRC/build
-elif make -s "$BUILD/pgwake" "$BUILD/bench/health" >"$W/make.log" 2>&1; then
-    BENCH_REV="commit $(git rev-parse --short HEAD)"
-    [ -n "$(git status --porcelain -- src sql include 2>/dev/null)" ] && BENCH_REV="working tree of $(git rev-parse --short HEAD)"
-else
-    echo "health: make failed (tail below); using the binaries already built" >&2
-    tail -n 5 "$W/make.log" >&2
-    BENCH_REV="working tree of $(git rev-parse --short HEAD) (make failed: earlier binaries)"
-fi
-for b in "$BUILD/pgwake" "$BUILD/bench/health"; do
-    [ -x "$b" ] || { echo "health: $b missing" >&2; exit 1; }
-    cp "$b" "$W/bin/"
-done
-PGWAKE=$W/bin/pgwake
-HEALTH=$W/bin/health
-RERUN_ENV=
-[ "${BENCH_SRC:-tree}" != tree ] && RERUN_ENV="BENCH_SRC=$BENCH_SRC "
-
-. tests/lib/pgtmp.sh
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-PRELOAD="shared_preload_libraries = 'pg_cron,pg_stat_statements'"
-[ -f /usr/lib/postgresql/15/lib/pg_cron.so ] || PRELOAD="shared_preload_libraries = 'pg_stat_statements'"
+. bench/lib/daemon.sh
 MAXLOCAL=0
 for n in $LOCAL; do [ "$n" -gt "$MAXLOCAL" ] && MAXLOCAL=$n; done
 # Each local worker has two connections (its claims, its heartbeat thread).
-pgtmp_start "$PRELOAD" "max_connections = $((2 * MAXLOCAL + 100))" >&2
-"$PGWAKE" migrate -d "$PGTMP_DSN" >/dev/null
-
-BENCH_HOST=bench-health
-. bench/lib/cluster.sh
+bench_setup health -b health "$PRELOAD" "max_connections = $((2 * MAXLOCAL + 100))"
+HEALTH=$W/bin/health
+RERUN_ENV=
+[ "${BENCH_SRC:-tree}" != tree ] && RERUN_ENV="BENCH_SRC=$BENCH_SRC "
 # The daemon, the local workers and the benchmark connect as roles of their
-# own, so pg_stat_statements tells the daemon's queries from the others'.
-q "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
-   CREATE ROLE bench_daemon LOGIN SUPERUSER;
-   CREATE ROLE bench_worker LOGIN;
-   GRANT USAGE ON SCHEMA pgwake TO bench_worker;
-   GRANT ALL ON ALL TABLES IN SCHEMA pgwake TO bench_worker;
-   GRANT ALL ON ALL SEQUENCES IN SCHEMA pgwake TO bench_worker;
-   GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pgwake TO bench_worker" >/dev/null
-DAEMON_DSN="host=$PGTMP_DIR port=$PGPORT user=bench_daemon dbname=postgres"
-WORKER_DSN="host=$PGTMP_DIR port=$PGPORT user=bench_worker dbname=postgres"
-HTTP_PORT=$((20000 + ($$ + 7) % 20000))
+# own, so pg_stat_statements tells the daemon's queries from the others';
+# the workers' role has no connection limit: there may be 500 of them.
+bench_roles -1
+bench_stmts
 
-MACHINE="$(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), Linux $(uname -r), PostgreSQL $(q 'SHOW server_version')"
-LOAD0=$(load)
+MACHINE=$(bench_machine)
+LOAD0=$(bench_load)
 RESULTS=$W/results
 : >"$RESULTS"
 TICK=$(getconf CLK_TCK)
 
-
-
-
-
-# schedstat CPU in ns (every thread) of PIDs: cpu_ns below.
 # snap PIDS: "pid ticks" per live pid; snap_delta FILE0 FILE1: the ticks used
 # between two snaps (a pid that appeared in between counts whole; one that
 # exited in between is lost), so a changing set of processes is handled.
 snap() { for p in "$@"; do _l=$(sed 's/^.*) //' /proc/"$p"/stat 2>/dev/null) && echo "$p $_l"; done | awk '{ print $1, $13 + $14 }'; }
 pg_pids() { _pm=$(head -n 1 "$PGTMP_DIR/data/postmaster.pid"); echo "$_pm $(pgrep -P "$_pm" -d ' ')"; }
 snap_delta() { awk 'NR == FNR { t0[$1] = $2; next } { s += $2 - ($1 in t0 ? t0[$1] : 0) } END { print s + 0 }' "$1" "$2"; }
-cpu_ns() { for p in "$@"; do cat /proc/"$p"/task/*/schedstat 2>/dev/null; done | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
-rss_kb() { awk '/^VmRSS:/ { print $2 }' /proc/"$1"/status; }
-hwm_kb() { awk '/^VmHWM:/ { print $2 }' /proc/"$1"/status; }
-ctx() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ { s += $2 } END { print s + 0 }'; }
 stmt_top() { # stmt_top ROLE: "calls x name" of ROLE's statements, most called first
     q "SELECT calls || E'\t' || regexp_replace(query, '\s+', ' ', 'g') FROM pg_stat_statements s
        JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = '$1' ORDER BY calls DESC LIMIT 6" |
         awk -F '\t' '{ n = $2; if (match(n, /pgwake\.[a-z_]+/)) n = substr(n, RSTART, RLENGTH); else n = substr(n, 1, 40)
                       printf "%s%d x %s", (NR > 1 ? ", " : ""), $1, n } END { if (NR == 0) printf "none" }'
+}
+
+conf() { # conf NAME: [pgwake] plus the stage lines on stdin, into $W/NAME
+    {
+        cat <<EOF
+[pgwake]
+host = bench-health
+log_dir = $W/logs
+lock_file = $W/pgwake.lock
+http_listen = 127.0.0.1:$HTTP_PORT
+worker_dsn = $WORKER_DSN
+
+EOF
+        cat
+    } | bench_conf "$1"
 }
 
 conf health.conf <<EOF
@@ -199,51 +134,51 @@ cpu_window() {
     _wp=$(q "SELECT string_agg(pid::text, ' ') FROM pgwake.workers WHERE host = 'bench-health' AND state IN ('starting', 'alive')")
     _wbe=$(backend_pids bench_worker)
     stmt_reset
-    _t0=$(date +%s%N) _d0=$(ticks "$DAEMON_PID") _s0=$(cpu_ns "$DAEMON_PID") _c0=$(ctx "$DAEMON_PID")
-    _b0=$(ticks $_dbe) _w0=$(ticks ${_wp:-}) _wb0=$(ticks ${_wbe:-})
+    _t0=$(date +%s%N) _d0=$(proc_ticks "$DAEMON_PID") _s0=$(proc_cpu_ns "$DAEMON_PID") _c0=$(proc_ctx "$DAEMON_PID")
+    _b0=$(proc_ticks $_dbe) _w0=$(proc_ticks ${_wp:-}) _wb0=$(proc_ticks ${_wbe:-})
     snap $(pg_pids) >"$W/pg.snap0"
     sleep "$SECS"
-    _t1=$(date +%s%N) _d1=$(ticks "$DAEMON_PID") _s1=$(cpu_ns "$DAEMON_PID") _c1=$(ctx "$DAEMON_PID")
-    _b1=$(ticks $_dbe) _w1=$(ticks ${_wp:-}) _wb1=$(ticks ${_wbe:-})
+    _t1=$(date +%s%N) _d1=$(proc_ticks "$DAEMON_PID") _s1=$(proc_cpu_ns "$DAEMON_PID") _c1=$(proc_ctx "$DAEMON_PID")
+    _b1=$(proc_ticks $_dbe) _w1=$(proc_ticks ${_wp:-}) _wb1=$(proc_ticks ${_wbe:-})
     snap $(pg_pids) >"$W/pg.snap1"
     _dq=$(stmt_calls bench_daemon)
     _top=$(stmt_top bench_daemon | tr ' ' '~')
-    echo "RESULT run=$_run bench=$_setup workers=$_n wall_ns=$((_t1 - _t0)) tick=$TICK daemon_ticks=$((_d1 - _d0)) daemon_ns=$((_s1 - _s0)) wakeups=$((_c1 - _c0)) rss_kb=$(rss_kb "$DAEMON_PID") hwm_kb=$(hwm_kb "$DAEMON_PID") threads=$(ls /proc/"$DAEMON_PID"/task | wc -l) fds=$(ls /proc/"$DAEMON_PID"/fd | wc -l) daemon_queries=$_dq backend_ticks=$((_b1 - _b0)) worker_ticks=$((_w1 - _w0)) worker_backend_ticks=$((_wb1 - _wb0)) pg_ticks=$(snap_delta "$W/pg.snap0" "$W/pg.snap1") load=$(cut -d' ' -f1 /proc/loadavg) top=$_top" |
+    echo "RESULT run=$_run bench=$_setup workers=$_n wall_ns=$((_t1 - _t0)) tick=$TICK daemon_ticks=$((_d1 - _d0)) daemon_ns=$((_s1 - _s0)) wakeups=$((_c1 - _c0)) rss_kb=$(proc_rss_kb "$DAEMON_PID") hwm_kb=$(proc_hwm_kb "$DAEMON_PID") threads=$(ls /proc/"$DAEMON_PID"/task | wc -l) fds=$(ls /proc/"$DAEMON_PID"/fd | wc -l) daemon_queries=$_dq backend_ticks=$((_b1 - _b0)) worker_ticks=$((_w1 - _w0)) worker_backend_ticks=$((_wb1 - _wb0)) pg_ticks=$(snap_delta "$W/pg.snap0" "$W/pg.snap1") load=$(cut -d' ' -f1 /proc/loadavg) top=$_top" |
         tee -a "$RESULTS" | sed 's/^RESULT /  /' >&2
 }
 
 for r in $(seq 1 "$REPEAT"); do
     if want kill || want hang; then
         q "DELETE FROM pgwake.tasks; DELETE FROM pgwake.workers" >/dev/null
-        start_daemon health.conf
+        bench_start health.conf
         if want kill; then
-            log "run $r of $REPEAT: SIGKILL to release, $KILLS kills"
+            bench_log "run $r of $REPEAT: SIGKILL to release, $KILLS kills"
             "$HEALTH" kill -s crash -n "$KILLS" -k 3 -o "$W/kill.$r.txt" -d "$PGTMP_DSN" | collect "$r" ||
-                log "kill: some kills were not released in time or left a wrong row (see above)"
+                bench_log "kill: some kills were not released in time or left a wrong row (see above)"
         fi
         if want hang; then
-            log "run $r of $REPEAT: missed heartbeat to release, $HANGS stops (heartbeat_interval 1s, heartbeat_timeout 2s)"
+            bench_log "run $r of $REPEAT: missed heartbeat to release, $HANGS stops (heartbeat_interval 1s, heartbeat_timeout 2s)"
             "$HEALTH" hang -s hang -n "$HANGS" -k 2 -T 2 -o "$W/hang.$r.txt" -d "$PGTMP_DSN" | collect "$r" ||
-                log "hang: some stops were not released, or the stopped worker not ended (see above)"
+                bench_log "hang: some stops were not released, or the stopped worker not ended (see above)"
         fi
         cp "$W/daemon.log" "$W/daemon.health.$r.log"
-        stop_daemon
+        bench_stop
     fi
 
     if want remote; then
-        log "run $r of $REPEAT: $REMOTE remote workers heartbeating every 1 s, $SECS s"
+        bench_log "run $r of $REPEAT: $REMOTE remote workers heartbeating every 1 s, $SECS s"
         q "DELETE FROM pgwake.tasks; DELETE FROM pgwake.workers" >/dev/null
         conf remote.conf <<EOF
 [stage:local]
 command = $HEALTH worker
 EOF
-        start_daemon remote.conf
+        bench_start remote.conf
         "$HEALTH" remote -n "$REMOTE" -c 4 -i 1000 -T 3 -t $((SECS + 15)) -d "$PGTMP_DSN" >"$W/remote.out" 2>"$W/remote.err" &
-        REMOTE_PID=$!
+        BG_PID=$!
         _i=0
         until grep -q '^registered' "$W/remote.out"; do
             _i=$((_i + 1))
-            if [ $_i -gt 600 ] || ! kill -0 "$REMOTE_PID" 2>/dev/null; then
+            if [ $_i -gt 600 ] || ! kill -0 "$BG_PID" 2>/dev/null; then
                 echo "the remote workers did not register; $(cat "$W/remote.err")" >&2
                 exit 1
             fi
@@ -251,15 +186,15 @@ EOF
         done
         sleep 3
         cpu_window "$r" remote "$REMOTE"
-        wait "$REMOTE_PID" || log "remote: some heartbeats failed: $(cat "$W/remote.err")"
-        REMOTE_PID=
+        wait "$BG_PID" || bench_log "remote: some heartbeats failed: $(cat "$W/remote.err")"
+        BG_PID=
         collect "$r" <"$W/remote.out"
-        stop_daemon
+        bench_stop
     fi
 
     if want local; then
         for n in $LOCAL; do
-            log "run $r of $REPEAT: $n local workers, idle, heartbeat_interval 1s; $SECS s"
+            bench_log "run $r of $REPEAT: $n local workers, idle, heartbeat_interval 1s; $SECS s"
             q "DELETE FROM pgwake.tasks; DELETE FROM pgwake.workers" >/dev/null
             conf local.conf <<EOF
 [stage:local]
@@ -272,11 +207,11 @@ heartbeat_timeout = 3s
 lease = 1m
 EOF
             _t0=$(date +%s%N)
-            start_daemon local.conf
+            bench_start local.conf
             if ! wait_sql "SELECT count(*) >= $n FROM pgwake.workers WHERE host = 'bench-health' AND state = 'alive'" 300; then
-                log "only $(q "SELECT count(*) FROM pgwake.workers WHERE host = 'bench-health' AND state = 'alive'") of $n local workers alive after 300 s; skipped"
+                bench_log "only $(q "SELECT count(*) FROM pgwake.workers WHERE host = 'bench-health' AND state = 'alive'") of $n local workers alive after 300 s; skipped"
                 echo "RESULT run=$r bench=local_failed workers=$n" >>"$RESULTS"
-                stop_daemon
+                bench_stop
                 continue
             fi
             _up=$(( ($(date +%s%N) - _t0) / 1000000 ))
@@ -284,14 +219,14 @@ EOF
             cpu_window "$r" local "$n"
             _dead=$(q "SELECT count(*) FROM pgwake.workers WHERE host = 'bench-health' AND state = 'dead'")
             _t0=$(date +%s%N)
-            stop_daemon
+            bench_stop
             _down=$(( ($(date +%s%N) - _t0) / 1000000 ))
             echo "RESULT run=$r bench=local_startstop workers=$n up_ms=$_up stop_ms=$_down dead=$_dead" |
                 tee -a "$RESULTS" | sed 's/^RESULT /  /' >&2
         done
     fi
 done
-LOAD1=$(load)
+LOAD1=$(bench_load)
 last=$REPEAT
 [ -f "$W/kill.$last.txt" ] && cat "$W"/kill.*.txt >"$OUTDIR/health-kill.txt"
 [ -f "$W/hang.$last.txt" ] && cat "$W"/hang.*.txt >"$OUTDIR/health-hang.txt"

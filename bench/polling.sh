@@ -26,7 +26,7 @@
 #   sh bench/polling.sh [-n TASKS] [-c STAGES] [-m MEAN_MS] [-s IDLE_SECONDS] [-r REPEATS]
 #     defaults: -n 300 -c 4 -m 400 -s 60 -r 2
 #   Environment: BUILD (default build); BENCH_SRC=head or a commit: measure
-#   that commit (built in /tmp/pgwake-bench-src-REV-*), so others' unfinished
+#   that commit (built in /tmp/pgwake-bench-src-REV), so others' unfinished
 #   work in src/ stays out of the figures; BENCH_SRC_DIR=DIR: the sources in
 #   DIR; KEEP_BENCH_DIR=1 keeps the run's folder (configs, daemon log);
 #   BENCH_OUT_DIR: where the raw samples and the Markdown copy go (bench/out).
@@ -49,99 +49,45 @@ while getopts n:c:m:s:r:h opt; do
     esac
 done
 
-BUILD=${BUILD:-build}
 OUTDIR=${BENCH_OUT_DIR:-bench/out} # raw samples and a copy of the Markdown
 mkdir -p "$OUTDIR"
-log() { echo "# $*" >&2; }
 
-W=$(mktemp -d /tmp/pgwake-polling.XXXXXX)
-chmod 755 "$W"
-mkdir -p "$W/bin" "$W/logs"
-DAEMON_PID=
-BG_PID=
-cleanup() {
-    [ -n "$BG_PID" ] && kill -TERM "$BG_PID" 2>/dev/null
-    if [ -n "$DAEMON_PID" ]; then
-        kill -TERM "$DAEMON_PID" 2>/dev/null
-        sleep 0.5
-        kill -KILL "$DAEMON_PID" 2>/dev/null
-        wait "$DAEMON_PID" 2>/dev/null
-    fi
-    pgtmp_stop
-    if [ "${KEEP_BENCH_DIR:-0}" = 1 ]; then echo "kept $W" >&2; else rm -rf "$W"; fi
-}
-# What to measure: this tree (default), or BENCH_SRC=head (or a commit): that
-# commit, built in /tmp/pgwake-bench-src-REV-polling with this tree's bench/polling.c,
-# so others' unfinished work in src/ stays out of the figures;
-# BENCH_SRC_DIR=DIR: the sources in DIR (e.g. a patched copy).
-SRC=
-if [ -n "${BENCH_SRC_DIR:-}" ]; then
-    SRC=$BENCH_SRC_DIR
-    BENCH_REV="sources in $SRC"
-elif [ "${BENCH_SRC:-tree}" != tree ]; then
-    _want=$BENCH_SRC
-    [ "$_want" = head ] && _want=HEAD
-    _rev=$(git rev-parse --short "$_want^{commit}" 2>/dev/null) ||
-        { echo "polling: BENCH_SRC=$BENCH_SRC is not a commit" >&2; exit 2; }
-    SRC=/tmp/pgwake-bench-src-$_rev-polling
-    [ -d "$SRC/src" ] || { mkdir -p "$SRC" && git archive "$_rev" | tar -x -C "$SRC"; }
-    BENCH_REV="commit $_rev"
-fi
-if [ -n "$SRC" ]; then
-    mkdir -p "$SRC/bench" && cp bench/polling.c "$SRC/bench/"
-    make -C "$SRC" -s build/pgwake build/bench/polling >"$W/make.log" 2>&1 ||
-        { tail -n 5 "$W/make.log" >&2; exit 1; }
-    BUILD=$SRC/build
-elif make -s "$BUILD/pgwake" "$BUILD/bench/polling" >"$W/make.log" 2>&1; then
-    BENCH_REV="commit $(git rev-parse --short HEAD)"
-    [ -n "$(git status --porcelain -- src sql include 2>/dev/null)" ] && BENCH_REV="working tree of $(git rev-parse --short HEAD)"
-else
-    echo "polling: make failed (tail below); using the binaries already built" >&2
-    tail -n 5 "$W/make.log" >&2
-    BENCH_REV="working tree of $(git rev-parse --short HEAD) (make failed: earlier binaries)"
-fi
-for b in "$BUILD/pgwake" "$BUILD/bench/polling"; do
-    [ -x "$b" ] || { echo "polling: $b missing" >&2; exit 1; }
-    cp "$b" "$W/bin/"
-done
-PGWAKE=$W/bin/pgwake
+. bench/lib/daemon.sh
+bench_setup polling -b polling "$PRELOAD"
 POLLING=$W/bin/polling
 RERUN_ENV=
 [ "${BENCH_SRC:-tree}" != tree ] && RERUN_ENV="BENCH_SRC=$BENCH_SRC "
-
-. tests/lib/pgtmp.sh
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-PRELOAD="shared_preload_libraries = 'pg_cron,pg_stat_statements'"
-[ -f /usr/lib/postgresql/15/lib/pg_cron.so ] || PRELOAD="shared_preload_libraries = 'pg_stat_statements'"
-pgtmp_start "$PRELOAD" >&2
-"$PGWAKE" migrate -d "$PGTMP_DSN" >/dev/null
-
-BENCH_HOST=bench-polling
-. bench/lib/cluster.sh
-# Roles of their own, so pg_stat_statements tells who sent what.
-q "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
-   CREATE ROLE bench_daemon LOGIN SUPERUSER;
-   CREATE ROLE bench_worker LOGIN;
-   CREATE ROLE bench_poller LOGIN;
-   GRANT USAGE ON SCHEMA pgwake TO bench_worker, bench_poller;
-   GRANT ALL ON ALL TABLES IN SCHEMA pgwake TO bench_worker, bench_poller;
-   GRANT ALL ON ALL SEQUENCES IN SCHEMA pgwake TO bench_worker, bench_poller;
-   GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pgwake TO bench_worker, bench_poller" >/dev/null
-DAEMON_DSN="host=$PGTMP_DIR port=$PGPORT user=bench_daemon dbname=postgres"
-WORKER_DSN="host=$PGTMP_DIR port=$PGPORT user=bench_worker dbname=postgres"
+# Roles of their own, so pg_stat_statements tells who sent what; the
+# workers' role has no connection limit: -c may ask for any number of workers.
+bench_roles -1
+bench_stmts
+q "CREATE ROLE bench_poller LOGIN;
+   GRANT USAGE ON SCHEMA pgwake TO bench_poller;
+   GRANT ALL ON ALL TABLES IN SCHEMA pgwake TO bench_poller;
+   GRANT ALL ON ALL SEQUENCES IN SCHEMA pgwake TO bench_poller;
+   GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pgwake TO bench_poller" >/dev/null
 POLLER_DSN="host=$PGTMP_DIR port=$PGPORT user=bench_poller dbname=postgres"
-HTTP_PORT=$((20000 + ($$ + 11) % 20000))
 
-MACHINE="$(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), Linux $(uname -r), PostgreSQL $(q 'SHOW server_version')"
-LOAD0=$(load)
+MACHINE=$(bench_machine)
+LOAD0=$(bench_load)
 RESULTS=$W/results
 : >"$RESULTS"
 TICK=$(getconf CLK_TCK)
 
+conf() { # conf NAME: [pgwake] plus the stage lines on stdin, into $W/NAME
+    {
+        cat <<EOF
+[pgwake]
+host = bench-polling
+log_dir = $W/logs
+lock_file = $W/pgwake.lock
+http_listen = 127.0.0.1:$HTTP_PORT
+worker_dsn = $WORKER_DSN
 
-
-
+EOF
+        cat
+    } | bench_conf "$1"
+}
 
 wal_lsn() { q "SELECT pg_current_wal_lsn()"; }
 wal_bytes() { q "SELECT pg_wal_lsn_diff('$2', '$1')::bigint"; }
@@ -151,19 +97,19 @@ wal_bytes() { q "SELECT pg_wal_lsn_diff('$2', '$1')::bigint"; }
 idle_window() {
     _be=$(backend_pids "$3")
     stmt_reset
-    _l0=$(wal_lsn) _b0=$(ticks $_be) _t0=$(date +%s%N)
+    _l0=$(wal_lsn) _b0=$(proc_ticks $_be) _t0=$(date +%s%N)
     sleep "$IDLE"
-    _l1=$(wal_lsn) _b1=$(ticks $_be) _t1=$(date +%s%N)
+    _l1=$(wal_lsn) _b1=$(proc_ticks $_be) _t1=$(date +%s%N)
     echo "RESULT run=$1 bench=$2 workers=$4 wall_ns=$((_t1 - _t0)) queries=$(stmt_calls "$3") daemon_queries=$(stmt_calls bench_daemon) wal_bytes=$(wal_bytes "$_l0" "$_l1") backend_ticks=$((_b1 - _b0)) tick=$TICK" |
         tee -a "$RESULTS" | sed 's/^RESULT /  /' >&2
 }
 
 for r in $(seq 1 "$REPEAT"); do
-    log "run $r of $REPEAT: polling every 1 s, $STAGES pollers, $TASKS tasks ~$MEAN ms apart"
+    bench_log "run $r of $REPEAT: polling every 1 s, $STAGES pollers, $TASKS tasks ~$MEAN ms apart"
     "$POLLING" poll -n "$TASKS" -c "$STAGES" -m "$MEAN" -o "$W/poll.$r.txt" -d "$POLLER_DSN" | collect "$r"
     q "DELETE FROM pgwake.tasks; DELETE FROM pgwake.workers" >/dev/null
 
-    log "run $r: $STAGES pollers idle, $IDLE s"
+    bench_log "run $r: $STAGES pollers idle, $IDLE s"
     "$POLLING" idle -c "$STAGES" -t $((IDLE + 4)) -d "$POLLER_DSN" >"$W/pollidle.out" &
     BG_PID=$!
     sleep 3
@@ -173,7 +119,7 @@ for r in $(seq 1 "$REPEAT"); do
     collect "$r" <"$W/pollidle.out"
     q "DELETE FROM pgwake.workers" >/dev/null
 
-    log "run $r: pgwake, $STAGES idle workers (heartbeat_interval 30s), $IDLE s"
+    bench_log "run $r: pgwake, $STAGES idle workers (heartbeat_interval 30s), $IDLE s"
     conf idle.conf <<EOF
 [stage:idle]
 command = $POLLING worker
@@ -181,15 +127,15 @@ min_workers = $STAGES
 max_workers = $STAGES
 idle_timeout = 1h
 EOF
-    start_daemon idle.conf
+    bench_start idle.conf
     wait_sql "SELECT count(*) = $STAGES FROM pgwake.workers WHERE stage = 'idle' AND state = 'alive'" 30 ||
         { echo "the idle workers did not come up" >&2; tail "$W/daemon.log" >&2; exit 1; }
     sleep 3
     idle_window "$r" pgwake_idle bench_worker "$STAGES"
-    stop_daemon
+    bench_stop
     q "DELETE FROM pgwake.workers" >/dev/null
 
-    log "run $r: pgwake, one warm idle worker, $TASKS tasks ~$MEAN ms apart"
+    bench_log "run $r: pgwake, one warm idle worker, $TASKS tasks ~$MEAN ms apart"
     conf listen.conf <<EOF
 [stage:listen]
 command = $POLLING worker
@@ -197,14 +143,14 @@ min_workers = 1
 max_workers = 1
 idle_timeout = 1h
 EOF
-    start_daemon listen.conf
+    bench_start listen.conf
     wait_sql "SELECT count(*) = 1 FROM pgwake.workers WHERE stage = 'listen' AND state = 'alive'" 30 ||
         { echo "the warm worker did not come up" >&2; tail "$W/daemon.log" >&2; exit 1; }
     "$POLLING" listen -s listen -n "$TASKS" -m "$MEAN" -k 5 -o "$W/listen.$r.txt" -d "$PGTMP_DSN" | collect "$r"
-    stop_daemon
+    bench_stop
     q "DELETE FROM pgwake.tasks; DELETE FROM pgwake.workers" >/dev/null
 done
-LOAD1=$(load)
+LOAD1=$(bench_load)
 cat "$W"/poll.*.txt >"$OUTDIR/polling.txt"
 cat "$W"/listen.*.txt >"$OUTDIR/pgwake-listen-warm.txt"
 cp "$RESULTS" "$OUTDIR/polling-results.txt"

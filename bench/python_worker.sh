@@ -55,8 +55,6 @@ cp bench/python_worker.py "$W/src/bench/"
 PY=/usr/bin/python3
 PYW="$PY $W/src/bench/python_worker.py"
 
-collect() { sed -n "s/^RESULT /RESULT run=$1 /p" | tee -a "$RESULTS" | sed 's/^RESULT /  /' >&2; }
-
 conf() { # conf FILE COMMAND MIN_WORKERS IDLE_TIMEOUT
     cat <<EOF | bench_conf "$1"
 [pgwake]

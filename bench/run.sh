@@ -14,7 +14,8 @@
 #   Each script's Markdown and log are kept in $BENCH_OUT (default: a new
 #   /tmp/pgwake-bench.XXXXXX). `make bench` runs this. Takes about 40 minutes
 #   plus claim.sh's time (health.sh ~15, polling.sh ~13).
-#   Environment of wake.sh, burst.sh, idle.sh (bench/lib/daemon.sh): BUILD
+#   Environment of the scripts that use bench/lib/daemon.sh (wake, burst,
+#   idle, health, polling, python_worker, release_sql): BUILD
 #   (default build); BENCH_SRC=head or a commit: build that commit in
 #   /tmp/pgwake-bench-src-REV instead of this tree (others' unfinished work
 #   stays out of the figures); BENCH_SRC_DIR=DIR: build the sources in DIR

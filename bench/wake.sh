@@ -58,11 +58,6 @@ queries() {
     sed 's/^/  /' "$W/$2.q.$1" >&2
 }
 
-# collect RUN LABEL: RESULT lines of stdin into $RESULTS, tagged with the run.
-collect() {
-    sed -n "s/^RESULT /RESULT run=$1 /p" | tee -a "$RESULTS" | sed 's/^RESULT /  /' >&2
-}
-
 common_conf() {
     cat <<EOF
 [pgwake]

@@ -1,11 +1,10 @@
 /* alert.c: alerts of SPEC section 5: what they say (subject, body, JSON
  * fields), the dead-worker batch, the per-kind min_interval, and the API.
- * Delivery (retries, the transfer thread) is in alert_http.c, the email
- * format in alert_mail.c. */
+ * Delivery (retries, the transfer thread) is in alert_xfer.c, the email
+ * format in alert_mail.c, the webhook body in alert_webhook.c. */
 #include "alert.h"
 #include "clock.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,13 +12,13 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <jansson.h>
 
-#include "alert_http.h"
 #include "alert_mail.h"
+#include "alert_webhook.h"
+#include "alert_xfer.h"
 #include "log.h"
 
 typedef enum { AK_DEAD_WORKERS, AK_FATAL, AK_DB_DOWN, AK_DB_RECOVERED, AK__COUNT } AlertKind;
@@ -292,7 +291,7 @@ static Alert *compose_held(const Alerter *a, KindState *k, AlertKind kind)
             struct tm tm;
             localtime_r(&al->when, &tm);
             strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-            http_iso_time(iso, sizeof iso, al->when);
+            webhook_iso_time(iso, sizeof iso, al->when);
             fprintf(s, "%s%s", al == k->held ? "" : "; ", al->subject);
             fprintf(m, "\n--- %s %s\n%s", when, al->subject, al->body);
             json_t *o = json_pack("{s:s, s:s}", "time", iso, "subject", al->subject);
@@ -315,7 +314,7 @@ static Alert *compose_held(const Alerter *a, KindState *k, AlertKind kind)
 
 static void send_email(Alerter *a, const Alert *al)
 {
-    Delivery *d = delivery_new(a->q, CH_EMAIL, al->subject, a->email_target);
+    Delivery *d = delivery_new(a->q, ACH_EMAIL, al->subject, a->email_target);
     if (!d)
         return;
     const AlertConf *c = &a->conf;
@@ -332,14 +331,14 @@ static void send_email(Alerter *a, const Alert *al)
 
 static void send_webhook(Alerter *a, const Alert *al)
 {
-    Delivery *d = delivery_new(a->q, CH_WEBHOOK, al->subject, a->webhook_target);
+    Delivery *d = delivery_new(a->q, ACH_WEBHOOK, al->subject, a->webhook_target);
     if (!d)
         return;
-    HttpParams p = {.url = a->conf.webhook_url, .kind = kind_names[al->kind], .host = a->host,
+    WebhookParams p = {.url = a->conf.webhook_url, .kind = kind_names[al->kind], .host = a->host,
                     .subject = al->subject, .body = al->body, .when = al->when,
                     .fields = al->fields};
     char why[256];
-    if (http_job_init(&d->http, &p, why, sizeof why))
+    if (webhook_job_init(&d->webhook, &p, why, sizeof why))
         deliveries_send(a->q, d);
     else
         delivery_abandon(a->q, d, why);
@@ -505,7 +504,7 @@ void alert_set_conf(Alerter *a, const AlertConf *conf)
     if (a->conf.email_to && a->conf.smtp_url && a->conf.email_from)
         a->email_target = fmt("email to %s", a->conf.email_to);
     if (a->conf.webhook_url)
-        a->webhook_target = http_url_label(a->conf.webhook_url);
+        a->webhook_target = webhook_url_label(a->conf.webhook_url);
     if (a->conf.webhook_url && strncasecmp(a->conf.webhook_url, "http://", 7) == 0)
         log_warn("alerts: webhook_url is http://: alerts travel unencrypted (use https://)");
     a->email_on = a->email_target != NULL;

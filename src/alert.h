@@ -5,7 +5,7 @@
  *
  * Threads: every call below is made from the loop's thread. Transfers run on
  * one private thread (its own event_base driving a libcurl multi handle with
- * CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION, alert_http.c), because libcurl's
+ * CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION, alert_xfer.c), because libcurl's
  * SMTP code blocks while it waits for the reply to the end of DATA and to
  * QUIT, even under the multi interface; results come back to the loop
  * through an eventfd. The thread starts with the first delivery and is

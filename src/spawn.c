@@ -401,7 +401,9 @@ static int child_fds(const SpawnReq *r, const ChildPlan *p)
 
 /* child_run is the child between fork and execve. Signals are all blocked
  * (the parent blocked them before fork) so none of the daemon's handlers can
- * run here; they are reset to default and unblocked just before execve. */
+ * run here; they are reset to default and unblocked just before execve. The
+ * daemon has other threads (alert_xfer.c, libcurl's resolver): a lock one
+ * held at the fork stays held in the child, hence async-signal-safe calls only. */
 static _Noreturn void child_run(const SpawnReq *r, const ChildPlan *p)
 {
     struct sigaction dfl = {.sa_handler = SIG_DFL};
@@ -439,8 +441,9 @@ static _Noreturn void child_run(const SpawnReq *r, const ChildPlan *p)
 }
 
 /* highest_fd is the fd bound for the close loop of kernels without
- * close_range: the highest fd open now (the parent is single-threaded where
- * it spawns), else the fd limit. */
+ * close_range: the highest fd open now, else the fd limit. Not tight: a
+ * socket the alert transfer thread opens between this read and the fork
+ * can reach the worker, as libcurl (7.88) opens sockets without CLOEXEC. */
 static int highest_fd(void)
 {
     int max = -1;

@@ -1,28 +1,37 @@
 #!/bin/sh
-# bench/lib/daemon.sh: helpers shared by bench/wake.sh, bench/burst.sh and
-# bench/idle.sh (sourced, from the repository root):
-#   bench_setup NAME [postgres settings...]  private folder $W, binaries copied
-#       into $W/bin (others may rebuild build/ meanwhile), a throwaway cluster
-#       (tests/lib/pgtmp.sh), migrated; everything is stopped on exit
-#   bench_roles       roles bench_daemon and bench_worker, so pg_stat_statements
-#       tells the daemon's queries from the workers' ($DAEMON_DSN, $WORKER_DSN)
+# bench/lib/daemon.sh: helpers shared by the bench scripts that run a daemon
+# (wake, burst, idle, health, polling, python_worker, release_sql; sourced,
+# from the repository root):
+#   bench_setup NAME [-b PROG]... [postgres settings...]  private folder $W,
+#       pgwake and bench/wake (and each bench/PROG.c) built and copied into
+#       $W/bin (others may rebuild build/ meanwhile), a throwaway cluster
+#       (tests/lib/pgtmp.sh), migrated; everything is stopped on exit, $BG_PID
+#       (a script's background load) included
+#   bench_roles [LIMIT] roles bench_daemon and bench_worker, so pg_stat_statements
+#       tells the daemon's queries from the workers' ($DAEMON_DSN, $WORKER_DSN);
+#       bench_worker may open LIMIT connections (default 120, -1 = no limit)
 #   bench_conf FILE   the configuration on stdin into $W/FILE, mode 600
 #   bench_start CONF  starts `pgwake run` (log $W/daemon.log), waits for "ready"
 #   bench_stop        SIGTERM to the daemon, waits for it
-#   proc_cpu_ns PID, proc_ticks PID, proc_ctx PID, proc_rss_kb PID
+#   proc_cpu_ns PID, proc_ticks PID..., proc_ctx PID, proc_rss_kb PID
+#   backend_pids ROLE, collect RUN (RESULT lines kept in $RESULTS)
 #   bench_machine     "N CPUs, model, Linux X, PostgreSQL Y"
 # Progress goes to stderr; the scripts print Markdown on stdout.
 
 BUILD=${BUILD:-build}
 DAEMON_PID=
+BG_PID=
 W=
 
 bench_log() { echo "# $*" >&2; }
 
 bench_cleanup() {
+    [ -n "$BG_PID" ] && kill -TERM "$BG_PID" 2>/dev/null
     if [ -n "$DAEMON_PID" ]; then
+        # Up to 10 s: a daemon with hundreds of workers takes a while to stop them.
         kill -TERM "$DAEMON_PID" 2>/dev/null
-        sleep 0.5
+        _i=0
+        while kill -0 "$DAEMON_PID" 2>/dev/null && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
         kill -KILL "$DAEMON_PID" 2>/dev/null
         wait "$DAEMON_PID" 2>/dev/null
         DAEMON_PID=
@@ -33,9 +42,20 @@ bench_cleanup() {
     fi
 }
 
+# bench_bins DIR: the binaries bench_setup needs, under build folder DIR.
+bench_bins() {
+    echo "$1/pgwake"
+    for _p in $_progs; do echo "$1/bench/$_p"; done
+}
+
 bench_setup() {
     _name=$1
     shift
+    _progs=wake
+    while [ "${1:-}" = -b ]; do
+        _progs="$_progs $2"
+        shift 2
+    done
     . tests/lib/pgtmp.sh
     trap bench_cleanup EXIT
     trap 'exit 130' INT TERM
@@ -49,7 +69,7 @@ bench_setup() {
     if [ -n "${BENCH_SRC_DIR:-}" ]; then
         # a source folder of its own (e.g. a patched copy to try a change)
         mkdir -p "$BENCH_SRC_DIR/bench" && cp bench/*.c "$BENCH_SRC_DIR/bench/"
-        make -C "$BENCH_SRC_DIR" -s build/pgwake build/bench/wake >"$W/make.log" 2>&1 ||
+        make -C "$BENCH_SRC_DIR" -s $(bench_bins build) >"$W/make.log" 2>&1 ||
             { tail -n 5 "$W/make.log" >&2; exit 1; }
         BUILD=$BENCH_SRC_DIR/build
         BENCH_REV="sources in $BENCH_SRC_DIR"
@@ -64,11 +84,11 @@ bench_setup() {
             git archive "$_rev" | tar -x -C "$_src"
         fi
         mkdir -p "$_src/bench" && cp bench/*.c "$_src/bench/"
-        make -C "$_src" -s build/pgwake build/bench/wake >"$W/make.log" 2>&1 ||
+        make -C "$_src" -s $(bench_bins build) >"$W/make.log" 2>&1 ||
             { tail -n 5 "$W/make.log" >&2; exit 1; }
         BUILD=$_src/build
         BENCH_REV="commit $_rev"
-    elif ! make -s "$BUILD/pgwake" "$BUILD/bench/wake" >"$W/make.log" 2>&1; then
+    elif ! make -s $(bench_bins "$BUILD") >"$W/make.log" 2>&1; then
         echo "$_name: make failed (tail below); using the binaries already built" >&2
         tail -n 5 "$W/make.log" >&2
         BENCH_REV="working tree of $(git rev-parse --short HEAD) (make failed: earlier binaries)"
@@ -76,7 +96,7 @@ bench_setup() {
         BENCH_REV="working tree of $(git rev-parse --short HEAD)"
         [ -z "$(git status --porcelain -- src sql include 2>/dev/null)" ] && BENCH_REV="commit $(git rev-parse --short HEAD)"
     fi
-    for b in "$BUILD/pgwake" "$BUILD/bench/wake"; do
+    for b in $(bench_bins "$BUILD"); do
         [ -x "$b" ] || { echo "$_name: $b missing" >&2; exit 1; }
         cp "$b" "$W/bin/"
     done
@@ -96,7 +116,7 @@ bench_roles() {
     # The workers' role is no superuser and has a connection limit, so a daemon
     # that starts too many workers cannot lock the benchmark itself out.
     q "CREATE ROLE bench_daemon LOGIN SUPERUSER;
-       CREATE ROLE bench_worker LOGIN CONNECTION LIMIT 120;
+       CREATE ROLE bench_worker LOGIN CONNECTION LIMIT ${1:-120};
        GRANT USAGE ON SCHEMA pgwake TO bench_worker;
        GRANT ALL ON ALL TABLES IN SCHEMA pgwake TO bench_worker;
        GRANT ALL ON ALL SEQUENCES IN SCHEMA pgwake TO bench_worker;
@@ -149,9 +169,10 @@ proc_cpu_ns() {
     cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'
 }
 
-# utime + stime of PID in clock ticks (fields 14 and 15, after the command name).
+# utime + stime of PIDs in clock ticks (fields 14 and 15, after the command
+# name); a pid gone counts 0.
 proc_ticks() {
-    sed 's/^.*) //' /proc/"$1"/stat | awk '{ print $12 + $13 }'
+    for _p in "$@"; do sed 's/^.*) //' /proc/"$_p"/stat 2>/dev/null; done | awk '{ s += $12 + $13 } END { print s + 0 }'
 }
 
 # voluntary + involuntary context switches of every thread of PID: its wake-ups.
@@ -169,6 +190,15 @@ bench_machine() {
 }
 
 bench_load() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# backend_pids ROLE: the pids of ROLE's backends, space-separated.
+backend_pids() {
+    q "SELECT pid FROM pg_stat_activity WHERE usename = '$1' AND pid <> pg_backend_pid()" | tr '\n' ' '
+}
+
+# collect RUN: the RESULT lines of stdin, tagged run=RUN, appended to $RESULTS
+# and shown on stderr.
+collect() { sed -n "s/^RESULT /RESULT run=$1 /p" | tee -a "$RESULTS" | sed 's/^RESULT /  /' >&2; }
 
 # stmt_reset / stmt_calls ROLE [PATTERN]: pg_stat_statements calls by ROLE
 # (statements whose text matches the ILIKE PATTERN, default all) since the last

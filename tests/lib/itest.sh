@@ -53,19 +53,40 @@ free_port() {
 
 # write_conf NAME: the config on stdin into $T/NAME. Mode 600: the file may
 # hold secrets. Without an http_listen of its own, the [pgwake] section gets
-# a free port, so daemons of a test (and of parallel runs) never collide.
+# a free port, so daemons of a test (and of parallel runs) never collide;
+# without a lock_file, $T/locks/NAME.lock (see lock_in_test_dir).
 write_conf() {
     cat >"$T/$1.in"
     if grep -q '^\[pgwake\]' "$T/$1.in" && ! grep -q '^http_listen' "$T/$1.in"; then
         # One port per file name: a rewritten file (for a reload) keeps it.
         [ -f "$T/.port.$1" ] || free_port >"$T/.port.$1"
         _port=$(cat "$T/.port.$1")
-        sed "/^\[pgwake\]/a http_listen = 127.0.0.1:$_port" "$T/$1.in" >"$T/$1"
-    else
-        cp "$T/$1.in" "$T/$1"
+        sed -i "/^\[pgwake\]/a http_listen = 127.0.0.1:$_port" "$T/$1.in"
     fi
+    mkdir -p "$T/locks"
+    lock_in_test_dir "$T/locks/$1.lock" <"$T/$1.in" >"$T/$1"
     rm -f "$T/$1.in"
     chmod 600 "$T/$1"
+}
+
+# lock_in_test_dir PATH: copies a config from stdin to stdout, adding
+# "lock_file = PATH" to its [pgwake] section when that sets none: the
+# default is one file per config path in /tmp (/run for root), which every
+# test would leave behind. A lock_file in $T/locks/ came from a file
+# write_conf wrote before (a test's edited copy of it): it is replaced in
+# place, so the copy has a lock of its own, as it would by default. An added
+# line goes last in the section (before its trailing blank lines), so the
+# line numbers a test asserts in [pgwake] stay as written.
+lock_in_test_dir() {
+    awk -v line="lock_file = $1" -v ours="lock_file = $T/locks/" '
+        function flush() { printf "%s", blanks; blanks = "" }
+        function add() { if (inpg && !has) print line; inpg = 0 }
+        /^\[/ { add(); flush(); inpg = !done && /^\[pgwake\]/; done = done || inpg; has = 0; print; next }
+        inpg && index($0, ours) == 1 { flush(); print line; has = 1; next }
+        inpg && /^lock_file[ \t]*=/ { has = 1 }
+        inpg && /^[ \t]*$/ { blanks = blanks $0 "\n"; next }
+        { flush(); print }
+        END { add(); flush() }'
 }
 
 # start_daemon CONF [LOG]: runs pgwake in the background; sets DAEMON_PID.

@@ -166,8 +166,10 @@ class Daemon:
         self.log = tmp / "daemon.log"
         self.events = tmp / "events.log"
         self.conf = tmp / "pgwake.conf"
+        # lock_file in tmp: the default is one file per config path in /tmp, left behind.
         self.conf.write_text(f"[pgwake]\nhost = {host}\nlog_dir = {tmp}/logs\n"
-                             f"http_listen = 127.0.0.1:{free_port()}\nrecount_interval = 0\n\n"
+                             f"http_listen = 127.0.0.1:{free_port()}\nrecount_interval = 0\n"
+                             f"lock_file = {tmp}/pgwake.lock\n\n"
                              + stages)
         self.conf.chmod(0o600)
         self.proc: Optional[subprocess.Popen] = None

@@ -3,7 +3,8 @@
  * Debian's /usr/bin/python3, plus a socket that accepts TCP and never
  * answers. Covers the dead-worker batch, min_interval per kind, the email
  * and webhook formats, retries, timeouts, TLS required with a user, and that
- * the loop never waits on a peer. */
+ * the loop never waits on a peer; and the webhook log label, which must not
+ * show a URL's secret. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -28,6 +29,7 @@
 #include <jansson.h>
 
 #include "alert.h"
+#include "alert_webhook.h"
 #include "log.h"
 
 #define PYTHON "/usr/bin/python3" /* Debian's, with python3-aiosmtpd */
@@ -731,6 +733,25 @@ static void test_disabled_and_reload(void **state)
     assert_int_equal(alert_stats(t->a).sent, 1);
 }
 
+/* A webhook is logged by its host and port only: its path and query often
+ * hold the token that lets anyone post to it. */
+static void test_webhook_url_label(void **state)
+{
+    (void)state;
+    char *l = webhook_url_label("https://hooks.example.test:8443/services/T0/SECRET?token=SECRET");
+    assert_string_equal(l, "webhook hooks.example.test:8443");
+    free(l);
+    l = webhook_url_label("https://hooks.example.test/SECRET");
+    assert_string_equal(l, "webhook hooks.example.test");
+    free(l);
+    l = webhook_url_label("no scheme SECRET");
+    assert_string_equal(l, "webhook (unparsable URL)");
+    free(l);
+    char iso[32];
+    webhook_iso_time(iso, sizeof iso, 86400 + 61);
+    assert_string_equal(iso, "1970-01-02T00:01:01Z");
+}
+
 static int rm_tmpdir(void)
 {
     char cmd[128];
@@ -757,6 +778,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_utf8_subject, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_aborts_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disabled_and_reload, setup, teardown),
+        cmocka_unit_test(test_webhook_url_label),
     };
     if (getenv("TEST_FILTER")) /* e.g. TEST_FILTER='*retry*'; KEEP_TMP=1 keeps the sink files */
         cmocka_set_test_filter(getenv("TEST_FILTER"));

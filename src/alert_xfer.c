@@ -1,9 +1,7 @@
-/* alert_http.c: alert webhooks (one JSON object per alert with a
- * Slack-compatible "text" and structured fields, POSTed as application/json),
- * and the delivery queue behind every alert: a transfer thread running a
- * libcurl multi handle on its own event_base, and bounded retries. */
-#include "alert_http.h"
-#include "errfmt.h"
+/* alert_xfer.c: the delivery queue behind every alert, email and webhook:
+ * a transfer thread running a libcurl multi handle on its own event_base,
+ * bounded retries on the loop's timers, and the delivery counters. */
+#include "alert_xfer.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -13,140 +11,16 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
 
 #include "log.h"
 
 #define DELIVERIES_MAX 64 /* deliveries in flight or waiting to retry */
 #define JOIN_WAIT_MS 2000 /* deliveries_free waits this long for the transfer thread */
-
-/* slack_text returns subject, a newline, then body, with &, < and > escaped
- * as Slack requires (a worker's output could otherwise become a link or a
- * mention); malloc'd, NULL when out of memory. */
-static char *slack_text(const char *subject, const char *body)
-{
-    char *out = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&out, &len);
-    if (!m)
-        return NULL;
-    const char *parts[] = {subject, "\n", body};
-    for (size_t i = 0; i < 3; i++)
-        for (const char *c = parts[i]; *c; c++) {
-            if (*c == '&')
-                fputs("&amp;", m);
-            else if (*c == '<')
-                fputs("&lt;", m);
-            else if (*c == '>')
-                fputs("&gt;", m);
-            else
-                fputc(*c, m);
-        }
-    if (fclose(m) != 0) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
-/* http_iso_time writes t as "YYYY-mm-ddTHH:MM:SSZ". */
-void http_iso_time(char *out, size_t n, time_t t)
-{
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* http_job_init builds the body {"text", "kind", "host", "subject", "time",
- * ...fields} and the headers into h (zeroed first). Every string must be
- * valid UTF-8 (alert.c cleans its inputs), or jansson refuses it. */
-bool http_job_init(HttpJob *h, const HttpParams *p, char *why, size_t n)
-{
-    memset(h, 0, sizeof *h);
-    char when[32];
-    http_iso_time(when, sizeof when, p->when);
-    char *text = slack_text(p->subject, p->body);
-    json_t *o = text ? json_pack("{s:s, s:s, s:s, s:s, s:s}", "text", text, "kind", p->kind,
-                                 "host", p->host, "subject", p->subject, "time", when)
-                     : NULL;
-    free(text);
-    if (!o)
-        return errf(why, n, "unable to build the webhook JSON (out of memory or bad UTF-8)");
-    if (p->fields && json_object_update(o, (json_t *)p->fields) != 0) {
-        json_decref(o);
-        return errf(why, n, "unable to build the webhook JSON");
-    }
-    h->body = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    h->len = h->body ? strlen(h->body) : 0;
-    h->url = strdup(p->url);
-    struct curl_slist *l = curl_slist_append(NULL, "Content-Type: application/json");
-    /* "Expect:" turns off 100-continue: a webhook answers in one round trip. */
-    struct curl_slist *l2 = l ? curl_slist_append(l, "Expect:") : NULL;
-    h->headers = l2 ? l2 : l;
-    if (!h->body || !h->url || !l2) {
-        http_job_free(h);
-        return errf(why, n, "out of memory");
-    }
-    return true;
-}
-
-void http_job_free(HttpJob *h)
-{
-    free(h->url);
-    free(h->body);
-    curl_slist_free_all(h->headers);
-    memset(h, 0, sizeof *h);
-}
-
-static size_t discard_cb(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-    (void)ptr, (void)arg;
-    return size * nmemb;
-}
-
-/* http_easy_setup sets the POST options of one try on e; no redirects are
- * followed (a webhook that moves is a configuration to fix, and following
- * could send the body elsewhere). */
-static bool http_easy_setup(CURL *e, HttpJob *h, char *why, size_t n)
-{
-    CURLcode rc = CURLE_OK;
-#define SET(opt, val) \
-    do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
-    SET(CURLOPT_URL, h->url);
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_POSTFIELDS, h->body);
-    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)h->len);
-    SET(CURLOPT_HTTPHEADER, h->headers);
-    SET(CURLOPT_USERAGENT, "pgwake");
-    SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_WRITEFUNCTION, discard_cb);
-#undef SET
-    if (rc != CURLE_OK) {
-        snprintf(why, n, "libcurl refused an HTTP option: %s", curl_easy_strerror(rc));
-        return false;
-    }
-    return true;
-}
-
-/* http_url_label returns "webhook HOST[:PORT]" for log lines: webhook URLs
- * often carry a secret token in their path or query, so only the host is
- * shown (malloc'd). */
-char *http_url_label(const char *url)
-{
-    char *host = NULL, *port = NULL, *out = NULL;
-    CURLU *u = curl_url();
-    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
-        curl_url_get(u, CURLUPART_PORT, &port, 0);
-    if (asprintf(&out, "webhook %s%s%s", host ? host : "(unparsable URL)", port ? ":" : "",
-                 port ? port : "") < 0)
-        out = NULL;
-    curl_free(host);
-    curl_free(port);
-    curl_url_cleanup(u);
-    return out;
-}
 
 /* ---- the transfer thread -------------------------------------------------
  * Why a thread: libcurl's SMTP code waits for the reply to the end of DATA
@@ -195,7 +69,7 @@ static void delivery_free(Delivery *d)
     if (d->easy)
         curl_easy_cleanup(d->easy);
     mail_job_free(&d->mail);
-    http_job_free(&d->http);
+    webhook_job_free(&d->webhook);
     free(d->subject);
     free(d->target);
     free(d);
@@ -389,8 +263,8 @@ static void xfer_begin(Xfer *x, Delivery *d)
     SET(CURLOPT_FORBID_REUSE, 1L);
 #undef SET
     bool ok = rc == CURLE_OK &&
-              (d->ch == CH_EMAIL ? mail_easy_setup(e, &d->mail, d->timeout_ms, why, sizeof why)
-                                 : http_easy_setup(e, &d->http, why, sizeof why));
+              (d->ch == ACH_EMAIL ? mail_easy_setup(e, &d->mail, d->timeout_ms, why, sizeof why)
+                                 : webhook_easy_setup(e, &d->webhook, why, sizeof why));
     CURLMcode mrc = ok ? curl_multi_add_handle(x->multi, e) : CURLM_OK;
     if (mrc != CURLM_OK) {
         snprintf(why, sizeof why, "%s", curl_multi_strerror(mrc));
@@ -621,9 +495,9 @@ static void delivery_reason(const Delivery *d, char *out, size_t n)
 {
     const char *text = d->errbuf[0] ? d->errbuf : curl_easy_strerror(d->rc);
     char status[200] = "";
-    if (d->ch == CH_WEBHOOK && d->status > 0)
+    if (d->ch == ACH_WEBHOOK && d->status > 0)
         snprintf(status, sizeof status, "HTTP %ld", d->status);
-    else if (d->ch == CH_EMAIL && d->status >= 400)
+    else if (d->ch == ACH_EMAIL && d->status >= 400)
         snprintf(status, sizeof status, "SMTP %s",
                  d->mail.reply[0] ? d->mail.reply : "error"); /* the reply starts with the code */
     if (d->rc == CURLE_OK)
@@ -638,7 +512,7 @@ static void delivery_reason(const Delivery *d, char *out, size_t n)
  * given up. SMTP fails in libcurl unless the server accepted the message. */
 static void delivery_finished(Deliveries *q, Delivery *d)
 {
-    bool ok = d->rc == CURLE_OK && (d->ch == CH_EMAIL || (d->status >= 200 && d->status < 300));
+    bool ok = d->rc == CURLE_OK && (d->ch == ACH_EMAIL || (d->status >= 200 && d->status < 300));
     if (ok) {
         q->sent++;
         log_info("alert sent (%s): \"%s\"", d->target, d->subject);
@@ -687,9 +561,9 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* delivery_new allocates a delivery for the caller to fill (d->mail or
- * d->http) and pass to deliveries_send or delivery_abandon; NULL when the
+ * d->webhook) and pass to deliveries_send or delivery_abandon; NULL when the
  * queue is full or memory is out (logged, counted failed). */
-Delivery *delivery_new(Deliveries *q, Channel ch, const char *subject, const char *target)
+Delivery *delivery_new(Deliveries *q, AlertChannel ch, const char *subject, const char *target)
 {
     if (q->count >= DELIVERIES_MAX) {
         log_error("unable to send alert (%s) \"%s\": %d deliveries already pending (dropped)",
