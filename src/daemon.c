@@ -311,7 +311,7 @@ static void on_down(void *arg)
     d->db_lost = true;
     maint_on_down(d->maint);
     for (int i = 0; i < d->nstages; i++)
-        d->stages[i]->recount_inflight = false;
+        d->stages[i]->wr.recount_inflight = false;
     if (d->main_session)
         follow_loss(d->mdb, "main", db_last_error(d->db));
     d->main_session = false;

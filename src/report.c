@@ -140,7 +140,7 @@ json_t *report_stage(Stage *s, PGresult *res)
         pending = json_integer(v ? strtoll(v, NULL, 10) : 0);
     }
     json_object_set_new(o, "pending", pending);
-    json_object_set_new(o, "backoff", json_boolean(s->in_backoff));
+    json_object_set_new(o, "backoff", json_boolean(s->wr.in_backoff));
     json_object_set_new(o, "restarts", json_integer((json_int_t)s->st.restarts));
     json_object_set_new(o, "crashes", json_integer((json_int_t)s->st.crashes));
     json_object_set_new(o, "spawns", json_integer((json_int_t)s->st.spawns));

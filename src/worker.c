@@ -20,6 +20,7 @@
 #include "trends.h"
 #include "spawn.h"
 #include "stage.h"
+#include "wake_rules.h"
 
 extern char **environ;
 
@@ -41,11 +42,6 @@ static const bool transitions[WK__COUNT][WK__COUNT] = {
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
 
-/* A worker counts as starting (about to claim: the spawn formula leaves it
- * the work it will find) only this long. One that works in drain mode, or
- * whose first claim found a long task, never reports I; counted as starting
- * for ever, it would keep every further task of its stage waiting. */
-enum { STARTING_GRACE_MS = 2000 };
 static void wake_cb(evutil_socket_t fd, short what, void *arg);
 static void out_cb(evutil_socket_t fd, short what, void *arg);
 static void exec_cb(evutil_socket_t fd, short what, void *arg);
@@ -315,7 +311,7 @@ static void worker_exec(Worker *w)
     w->out_fd = out[0];
     w->exec_fd = exec_fd;
     w->spawned_ms = mono_ms();
-    w->gen = s->gen;
+    w->gen = s->wr.gen;
     w->conf_gen = s->conf_gen;
     add_read_ev(w, &w->wake_ev, w->wake_fd, wake_cb);
     add_read_ev(w, &w->out_ev, w->out_fd, out_cb);
@@ -422,7 +418,7 @@ bool worker_wake(Worker *w)
     if (w->state != WK_IDLE || !send_byte(w, 'W'))
         return false;
     event_del(&w->timer);
-    w->gen = w->stage->gen;
+    w->gen = w->stage->wr.gen;
     worker_set_state(w, WK_BUSY);
     stage_woke(w->stage);
     return true;
@@ -434,8 +430,9 @@ static void on_idle_report(Worker *w)
     Stage *s = w->stage;
     if (w->state != WK_STARTING && w->state != WK_BUSY && w->state != WK_IDLE)
         return;
-    if (stage_runnable(s) && s->gen > w->gen && send_byte(w, 'W')) {
-        w->gen = s->gen;
+    WakeDecision dec = stage_decide(s, &(WakeEvent){.kind = WR_IDLE_REPORT, .worker_gen = w->gen});
+    if (dec.wake && send_byte(w, 'W')) {
+        w->gen = s->wr.gen;
         worker_set_state(w, WK_BUSY);
         stage_woke(s);
         return;
@@ -516,7 +513,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (w->state == WK_IDLE) {
-        if (stage_alive(w->stage) - w->stage->count[WK_STOPPING] > c->min_workers)
+        if (stage_decide(w->stage, &(WakeEvent){.kind = WR_IDLE_END}).stop)
             worker_stop(w, "idle timeout");
         return;
     }
