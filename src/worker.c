@@ -263,52 +263,63 @@ static const char *worker_path(const Stage *s)
     return path;
 }
 
-static void worker_exec(Worker *w)
+/* What a spawn needs, made ready in the parent: users are looked up here,
+ * since only async-signal-safe calls may run between fork and exec. */
+typedef struct SpawnPrep {
+    char *path;               /* the command, resolved against the worker's PATH */
+    SpawnUser user;
+    int wake[2], out[2];      /* [0] the daemon's ends, [1] the child's */
+    char **env;
+} SpawnPrep;
+
+/* Gets w's spawn ready; on failure err says why and *ours whether it is the
+ * daemon's own shortage. */
+static bool prepare_spawn(Worker *w, SpawnPrep *p, char *err, size_t n, bool *ours)
+{
+    const StageConf *c = w->stage->conf;
+    *ours = false;
+    *p = (SpawnPrep){.path = NULL};
+    p->path = spawn_resolve_path(c->argv[0], c->directory, worker_path(w->stage), err, n);
+    if (!p->path)
+        return false;
+    if (c->user && !spawn_lookup_user(c->user, &p->user, err, n)) {
+        int e = errno;
+        free(p->path);
+        *ours = spawn_errno_ours(e);
+        return false;
+    }
+    if (!make_pipes(p->wake, p->out)) {
+        int e = errno;
+        snprintf(err, n, "unable to create pipes: %s", strerror(e));
+        close_pair(p->wake), close_pair(p->out);
+        free(p->path);
+        spawn_user_free(&p->user);
+        *ours = spawn_errno_ours(e);
+        return false;
+    }
+    p->env = worker_env(w, c->user ? &p->user : NULL);
+    return true;
+}
+
+/* The child has its copies (or there is no child): the parent keeps only
+ * its own ends of the pipes. */
+static void prep_done(SpawnPrep *p)
+{
+    spawn_env_free(p->env);
+    free(p->path);
+    spawn_user_free(&p->user);
+    close(p->wake[1]), close(p->out[1]);
+}
+
+/* The forked child becomes w: its fds watched, starting for at most
+ * STARTING_GRACE_MS, and its pid recorded for a later daemon's clean-up. */
+static void adopt_child(Worker *w, pid_t pid, int wake_fd, int out_fd, int exec_fd)
 {
     Stage *s = w->stage;
     const StageConf *c = s->conf;
-    char err[ERR_LEN];
-    char *path = spawn_resolve_path(c->argv[0], c->directory, worker_path(s), err, sizeof err);
-    if (!path) {
-        spawn_failed(w, err, false);
-        return;
-    }
-    SpawnUser user = {0};
-    if (c->user && !spawn_lookup_user(c->user, &user, err, sizeof err)) {
-        int e = errno;
-        free(path);
-        spawn_failed(w, err, spawn_errno_ours(e));
-        return;
-    }
-    int wake[2], out[2];
-    if (!make_pipes(wake, out)) {
-        int e = errno;
-        snprintf(err, sizeof err, "unable to create pipes: %s", strerror(e));
-        close_pair(wake), close_pair(out);
-        free(path);
-        spawn_user_free(&user);
-        spawn_failed(w, err, spawn_errno_ours(e));
-        return;
-    }
-    char **env = worker_env(w, c->user ? &user : NULL);
-    SpawnReq req = {.path = path, .argv = c->argv, .envp = env, .directory = c->directory,
-                    .user = c->user ? &user : NULL, .wake_fd = wake[1], .out_fd = out[1],
-                    .err_fd = out[1]};
-    int exec_fd = -1;
-    pid_t pid = spawn_start(&req, &exec_fd, err, sizeof err);
-    int e = errno;
-    spawn_env_free(env);
-    free(path);
-    spawn_user_free(&user);
-    close(wake[1]), close(out[1]);
-    if (pid < 0) {
-        close(wake[0]), close(out[0]);
-        spawn_failed(w, err, spawn_errno_ours(e));
-        return;
-    }
     w->pid = pid;
-    w->wake_fd = wake[0];
-    w->out_fd = out[0];
+    w->wake_fd = wake_fd;
+    w->out_fd = out_fd;
     w->exec_fd = exec_fd;
     w->spawned_ms = mono_ms();
     w->gen = s->wr.gen;
@@ -334,6 +345,32 @@ static void worker_exec(Worker *w)
     if (!db_query_persist(s->d->db, label, "SELECT pgwake.set_worker_pid($1, $2::int, $3::bigint)",
                           3, p, NULL, NULL))
         wlog_warn(w, "out of memory recording its pid");
+}
+
+/* Forks and execs a registered worker; a failure at any step backs off like a crash. */
+static void worker_exec(Worker *w)
+{
+    const StageConf *c = w->stage->conf;
+    char err[ERR_LEN];
+    bool ours;
+    SpawnPrep p;
+    if (!prepare_spawn(w, &p, err, sizeof err, &ours)) {
+        spawn_failed(w, err, ours);
+        return;
+    }
+    SpawnReq req = {.path = p.path, .argv = c->argv, .envp = p.env, .directory = c->directory,
+                    .user = c->user ? &p.user : NULL, .wake_fd = p.wake[1], .out_fd = p.out[1],
+                    .err_fd = p.out[1]};
+    int exec_fd = -1;
+    pid_t pid = spawn_start(&req, &exec_fd, err, sizeof err);
+    int e = errno;
+    prep_done(&p);
+    if (pid < 0) {
+        close(p.wake[0]), close(p.out[0]);
+        spawn_failed(w, err, spawn_errno_ours(e));
+        return;
+    }
+    adopt_child(w, pid, p.wake[0], p.out[0], exec_fd);
 }
 
 static void register_cb(void *arg, PGresult *res)
