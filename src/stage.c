@@ -58,7 +58,7 @@ void stage_free(Stage *s)
     if (!s)
         return;
     while (s->workers)
-        worker_free(s->workers);
+        worker_retire(s->workers);
     event_del(&s->recount_ev);
     event_del(&s->notbefore_ev);
     event_del(&s->backoff_ev);

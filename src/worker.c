@@ -113,7 +113,7 @@ static void finished_cb(void *arg, PGresult *res)
     }
     if (w->hung)
         maint_alert_dead(s->d->maint, w);
-    worker_free(w);
+    worker_retire(w);
 }
 
 /* Keeps the last lines of a worker that did not end well in its row, for
@@ -135,7 +135,7 @@ static void queue_finish(Worker *w, bool exit_ok)
 {
     Daemon *d = w->stage->d;
     if (!w->id[0]) {
-        worker_free(w);
+        worker_retire(w);
         return;
     }
     char label[200];
@@ -168,7 +168,7 @@ static void queue_finish(Worker *w, bool exit_ok)
             return;
     }
     wlog_warn(w, "out of memory queueing its release");
-    worker_free(w);
+    worker_retire(w);
 }
 
 /* ---------------------------------------------------------------- spawning */
@@ -385,7 +385,7 @@ static void register_cb(void *arg, PGresult *res)
         }
         worker_set_state(w, WK_EXITED);
         stage_worker_gone(s, w, false, false);
-        worker_free(w);
+        worker_retire(w);
         return;
     }
     if (PQgetisnull(res, 0, 0)) {
@@ -394,7 +394,7 @@ static void register_cb(void *arg, PGresult *res)
         stage_capped(s);
         worker_set_state(w, WK_EXITED);
         stage_worker_gone(s, w, false, false);
-        worker_free(w);
+        worker_retire(w);
         return;
     }
     snprintf(w->id, sizeof w->id, "%s", PQgetvalue(res, 0, 0));
@@ -694,8 +694,10 @@ void worker_reaped(Worker *w, int status)
     queue_finish(w, exit_ok);
 }
 
-/* worker_free unlinks a worker from its stage and releases everything it owns. */
-void worker_free(Worker *w)
+/* worker_retire unlinks a finished worker from its stage and releases
+ * everything it owns; its memory waits on the daemon's dead list for the
+ * after-loop hook, since a caller up the stack may still hold it. */
+void worker_retire(Worker *w)
 {
     Stage *s = w->stage;
     for (Worker **pp = &s->workers; *pp; pp = &(*pp)->next)
@@ -710,6 +712,17 @@ void worker_free(Worker *w)
     event_del(&w->timer);
     db_cancel_arg(s->d->db, w);
     db_cancel_arg(s->d->mdb, w);
-    free(w);
+    w->next = s->d->dead_workers;
+    s->d->dead_workers = w;
     daemon_maybe_finish(s->d);
+}
+
+/* worker_free_dead frees the workers retired since the last call. */
+void worker_free_dead(Worker **dead)
+{
+    while (*dead) {
+        Worker *w = *dead;
+        *dead = w->next;
+        free(w);
+    }
 }
