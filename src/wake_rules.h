@@ -18,8 +18,9 @@ enum { STARTING_GRACE_MS = 2000 };
 #define RECOUNT_SPACING_MS 10      /* at least this between two recounts of a stage */
 #define RECOUNT_SPACING_MAX_MS 640 /* ... growing to this while hints find nothing */
 
-/* What the rules remember of one stage; only wake_rules_decide changes it,
- * but for the loss of a connection (no recount is in flight any more). */
+/* What the rules remember of one stage. Only wake_rules_decide changes it,
+ * but for recount_inflight when the query never went out or its connection
+ * was lost (nothing will answer it). */
 typedef struct WakeState {
     uint64_t gen;             /* raised by every hint that work may exist */
     uint64_t recount_gen;     /* gen when the recount in flight began (woken) */
