@@ -311,7 +311,7 @@ static void on_down(void *arg)
     d->db_lost = true;
     maint_on_down(d->maint);
     for (int i = 0; i < d->nstages; i++)
-        d->stages[i]->recount_inflight = false;
+        d->stages[i]->wr.recount_inflight = false;
     if (d->main_session)
         follow_loss(d->mdb, "main", db_last_error(d->db));
     d->main_session = false;
@@ -484,6 +484,7 @@ static void after_loop(Daemon *d)
     if (!d->check_finish)
         return;
     d->check_finish = false;
+    worker_free_dead(&d->dead_workers);
     free_removed(d);
     if (d->stopping && all_gone(d)) {
         log_info("every worker stopped");
@@ -631,6 +632,7 @@ static void daemon_free(Daemon *d)
     for (int i = 0; i < d->nstages; i++)
         stage_free(d->stages[i]);
     free(d->stages);
+    worker_free_dead(&d->dead_workers);
     http_free(d->http);
     maint_free(d->maint);
     verify_free(d->verify);

@@ -41,6 +41,7 @@ typedef struct Daemon {
     struct ReleaseSql *rsql;  /* release_sql registration and retries */
     Stage **stages;
     int nstages;
+    Worker *dead_workers;     /* retired in this loop pass, freed by the after-loop hook */
     int lock_fd;              /* flock'ed lock file */
     struct event sig_term, sig_int, sig_hup, sig_usr1, sig_chld;
     struct event safety_ev;   /* recount_interval */

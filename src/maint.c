@@ -139,7 +139,7 @@ void maint_rearm_local(Maint *m)
         add_ms(&m->local_ev, first + LOCAL_BATCH_MS - mono_ms());
 }
 
-/* The verdict of one worker's deadline (arg is the worker: worker_free
+/* The verdict of one worker's deadline (arg is the worker: worker_retire
  * cancels the callback of a worker gone meanwhile). */
 static void local_cb(void *arg, PGresult *res)
 {

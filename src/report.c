@@ -153,7 +153,7 @@ json_t *report_stage(Stage *s, PGresult *res)
     }
     json_object_set_new(o, "pending", pending);
     json_object_set_new(o, "pending_capped", json_boolean(capped));
-    json_object_set_new(o, "backoff", json_boolean(s->in_backoff));
+    json_object_set_new(o, "backoff", json_boolean(s->wr.in_backoff));
     json_object_set_new(o, "restarts", json_integer((json_int_t)s->st.restarts));
     json_object_set_new(o, "crashes", json_integer((json_int_t)s->st.crashes));
     json_object_set_new(o, "spawns", json_integer((json_int_t)s->st.spawns));

@@ -1,7 +1,6 @@
-/* stage.c: a stage decides how many workers it wants. Every hint raises its
- * generation; recounts (one in flight, >= 10 ms apart) say how much work is
- * claimable; idle workers are woken first, then workers are spawned within
- * max_workers, outside restart backoff and FATAL. */
+/* stage.c: a stage carries out the decisions of the wake rules (wake_rules.c):
+ * it shows them its workers, then wakes and spawns them, sends the recounts,
+ * arms its timers and goes FATAL, as the rules decide. */
 #include "stage.h"
 #include "clock.h"
 #include "trends.h"
@@ -11,9 +10,6 @@
 #include <string.h>
 
 #include "daemon.h"
-
-#define RECOUNT_SPACING_MS 10      /* at least this between two recounts of a stage */
-#define RECOUNT_SPACING_MAX_MS 640 /* ... growing to this while hints find nothing */
 
 static void recount_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void notbefore_cb(evutil_socket_t fd, short what, void *arg);
@@ -52,8 +48,7 @@ Stage *stage_new(Daemon *d, const StageConf *conf, const Config *cfg, char *err)
     evtimer_assign(&s->backoff_ev, d->base, backoff_cb, s);
     evtimer_assign(&s->refill_ev, d->base, refill_cb, s);
     evtimer_assign(&s->cap_ev, d->base, cap_cb, s);
-    backoff_init(&s->backoff, conf->restart_delay_ms, conf->restart_delay_max_ms);
-    s->spacing_ms = RECOUNT_SPACING_MS;
+    wake_rules_init(&s->wr, conf->restart_delay_ms, conf->restart_delay_max_ms);
     return s;
 }
 
@@ -63,7 +58,7 @@ void stage_free(Stage *s)
     if (!s)
         return;
     while (s->workers)
-        worker_free(s->workers);
+        worker_retire(s->workers);
     event_del(&s->recount_ev);
     event_del(&s->notbefore_ev);
     event_del(&s->backoff_ev);
@@ -90,6 +85,51 @@ bool stage_runnable(const Stage *s)
     return !s->fatal && !s->stopped && !s->removed && !s->d->stopping;
 }
 
+/* What the wake rules see of s now. */
+static WakeView stage_view(const Stage *s)
+{
+    const StageConf *c = s->conf;
+    /* Woken = told W since this recount began: a worker busy for an hour
+     * with an older task will not claim these soon. */
+    int woken = 0;
+    for (const Worker *w = s->workers; w; w = w->next)
+        if (w->state == WK_BUSY && w->gen >= s->wr.recount_gen)
+            woken++;
+    return (WakeView){
+        .max_workers = c->max_workers,
+        .min_workers = c->min_workers,
+        .max_restarts = c->max_restarts,
+        .restart_delay_ms = c->restart_delay_ms,
+        .restart_window_ms = c->restart_window_ms,
+        .alive = stage_alive(s),
+        .idle = s->count[WK_IDLE],
+        .starting = s->count[WK_STARTING] + s->count[WK_REGISTERING],
+        .stopping = s->count[WK_STOPPING],
+        .woken = woken,
+        .now_ms = mono_ms(),
+        .runnable = stage_runnable(s),
+        .fatal = s->fatal,
+        .removed = s->removed,
+        .db_ready = db_ready(s->d->db),
+        .recount_timer_pending = evtimer_pending(&s->recount_ev, NULL),
+        .rand = daemon_rand,
+        .rng = s->d,
+    };
+}
+
+/* stage_decide asks the wake rules what s must do on ev, as s is now. */
+WakeDecision stage_decide(Stage *s, const WakeEvent *ev)
+{
+    WakeView v = stage_view(s);
+    return wake_rules_decide(&s->wr, &v, ev);
+}
+
+static void follow(Stage *s, WakeEventKind kind)
+{
+    if (stage_decide(s, &(WakeEvent){.kind = kind}).recount)
+        stage_recount(s);
+}
+
 static int spawn_n(Stage *s, int n)
 {
     for (int i = 0; i < n; i++)
@@ -108,109 +148,74 @@ static Worker *find_state(Stage *s, WorkerState st)
     return NULL;
 }
 
-/* With C claimable tasks: wake idle workers first, then spawn (SPEC section 5). */
-static void apply_count(Stage *s, int c)
+/* Sends W to up to n idle workers; a failed send ends the round (the rules
+ * then spawn for what it leaves). */
+static int wake_n(Stage *s, int n)
 {
-    if (!stage_runnable(s) || !db_ready(s->d->db))
-        return;
-    const StageConf *conf = s->conf;
-    /* Woken = told W since this recount began: a worker busy for an hour
-     * with an older task will not claim these soon. */
-    int woken = 0;
-    for (Worker *w = s->workers; w; w = w->next)
-        if (w->state == WK_BUSY && w->gen >= s->recount_gen)
-            woken++;
-    int to_wake = c - woken;
-    while (to_wake > 0) {
+    int i = 0;
+    for (; i < n; i++) {
         Worker *w = find_state(s, WK_IDLE);
         if (!w || !worker_wake(w))
             break;
-        to_wake--;
-        woken++;
     }
-    int alive = stage_alive(s);
-    int starting = s->count[WK_STARTING] + s->count[WK_REGISTERING];
-    if (!s->in_backoff && !s->capped) {
-        int n = c - woken - starting;
-        if (n > conf->max_workers - alive)
-            n = conf->max_workers - alive;
-        if (n > 0) {
-            log_debug("%s: %d claimable, %d woken, %d starting: spawning %d", s->name, c, woken,
-                      starting, n);
-            spawn_n(s, n);
-            alive += n;
-        }
-        if (alive < conf->min_workers && !s->refill_due)
-            spawn_n(s, conf->min_workers - alive);
-    }
+    return i;
+}
+
+/* With C claimable tasks: wake idle workers first, then spawn (SPEC section 5). */
+static void apply_count(Stage *s, int wake, int c)
+{
+    wake_n(s, wake);
+    WakeView v = stage_view(s);
+    WakeDecision dec = wake_rules_decide(&s->wr, &v, &(WakeEvent){.kind = WR_WOKEN, .claimable = c});
+    if (dec.spawn > 0)
+        log_debug("%s: %d claimable, %d woken, %d starting: spawning %d", s->name, c, v.woken,
+                  v.starting, dec.spawn);
+    spawn_n(s, dec.spawn);
+    spawn_n(s, dec.refill);
 }
 
 static void recount_cb(void *arg, PGresult *res)
 {
     Stage *s = arg;
-    s->recount_inflight = false;
     if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) >= 1 && PQnfields(res) >= 1) {
         long c = PQgetisnull(res, 0, 0) ? 0 : atol(PQgetvalue(res, 0, 0));
-        if (c < 0)
-            c = 0;
-        if (c > s->conf->max_workers)
-            c = s->conf->max_workers;
+        WakeDecision dec = stage_decide(s, &(WakeEvent){.kind = WR_COUNTED, .claimable = c});
         event_del(&s->notbefore_ev);
         if (!s->conf->pending_sql && PQnfields(res) >= 2 && !PQgetisnull(res, 0, 1)) {
             /* A retry waiting out its backoff notifies nothing when it falls due. */
             double next_s = atof(PQgetvalue(res, 0, 1));
             add_timer(&s->notbefore_ev, (int64_t)(next_s * 1000.0) + 2);
         }
-        s->claimable = (int)c;
+        s->claimable = dec.claimable;
         trends_note(s);
-        if (c > 0)
-            s->gen++;
-        else
+        if (dec.claimable == 0)
             s->hint_at = 0; /* nothing to wake for */
-        /* Hints that keep finding nothing (a storm of bare NOTIFYs) space the
-         * recounts out, up to RECOUNT_SPACING_MAX_MS; work found, or a quiet
-         * moment, brings the spacing back. The fast path never waits for it. */
-        if (c == 0 && s->recount_again)
-            s->spacing_ms = s->spacing_ms * 2 > RECOUNT_SPACING_MAX_MS ? RECOUNT_SPACING_MAX_MS
-                                                                        : s->spacing_ms * 2;
-        else
-            s->spacing_ms = RECOUNT_SPACING_MS;
-        log_noise("%s: recount: %ld claimable", s->name, c);
-        apply_count(s, (int)c);
-    } else if (res) {
+        log_noise("%s: recount: %d claimable", s->name, dec.claimable);
+        apply_count(s, dec.wake, dec.claimable);
+        if (dec.recount)
+            stage_recount(s);
+        return;
+    }
+    if (res) {
         const char *e = PQresultErrorMessage(res);
         log_error("%s: unable to count pending work%s: %s", s->name,
                   s->conf->pending_sql ? " (pending_sql)" : "",
                   *e ? e : "the query returned no row");
     }
-    if (s->recount_again) {
-        s->recount_again = false;
-        stage_recount(s);
-    }
+    follow(s, WR_COUNT_FAILED);
 }
 
-/* stage_recount asks the database how much work is claimable: at most one
- * recount in flight per stage and none closer than 10 ms to the last, so a
- * burst of notifications costs a handful of queries. */
+/* stage_recount asks the database how much work is claimable, when the
+ * rules allow one now (one in flight, spaced), else later. */
 void stage_recount(Stage *s)
 {
     Daemon *d = s->d;
-    if (!db_ready(d->db) || s->removed)
+    WakeDecision dec = stage_decide(s, &(WakeEvent){.kind = WR_RECOUNT});
+    if (dec.recount_in_ms >= 0)
+        add_timer(&s->recount_ev, dec.recount_in_ms);
+    if (!dec.start_recount)
         return;
-    if (s->recount_inflight) {
-        s->recount_again = true;
-        return;
-    }
-    int64_t wait = s->last_recount_ms + s->spacing_ms - mono_ms();
-    if (s->last_recount_ms && wait > 0) {
-        if (!evtimer_pending(&s->recount_ev, NULL))
-            add_timer(&s->recount_ev, wait);
-        return;
-    }
     event_del(&s->recount_ev);
-    s->last_recount_ms = mono_ms();
-    s->recount_gen = s->gen;
-    s->recount_inflight = true;
     s->st.recounts++;
     d->st.recounts++;
     bool ok;
@@ -224,37 +229,27 @@ void stage_recount(Stage *s)
                       0, recount_cb, s);
     }
     if (!ok) {
-        s->recount_inflight = false;
+        s->wr.recount_inflight = false; /* never sent: nothing will answer */
         log_error("%s: out of memory queueing a recount", s->name);
     }
 }
 
-/* stage_hint: something says work may exist. The fast path (a task or run
- * notification proves it) acts before any query: wake one idle worker, or
- * spawn one when none is starting; then a recount settles the numbers. */
+/* stage_hint: something says work may exist. On the fast path (a task or
+ * run notification proves it) the rules wake or spawn one worker before any
+ * query; then a recount settles the numbers. */
 void stage_hint(Stage *s, bool fast)
 {
-    s->gen++;
+    WakeDecision dec = stage_decide(s, &(WakeEvent){.kind = WR_HINT, .fast = fast});
     if (s->hint_at == 0)
         s->hint_at = metrics_now();
-    if (fast && stage_runnable(s) && db_ready(s->d->db)) {
+    if (dec.fast_path)
         s->st.fast_paths++;
-        Worker *w = find_state(s, WK_IDLE);
-        bool acted = false;
-        if (w)
-            acted = worker_wake(w);
-        else if (s->count[WK_STARTING] + s->count[WK_REGISTERING] == 0 && !s->in_backoff &&
-                 !s->capped && stage_alive(s) < s->conf->max_workers)
-            acted = spawn_n(s, 1) > 0;
-        /* The fast path did the urgent part; its recount waits one spacing so
-         * it does not race the woken worker's claim for the same CPU. */
-        if (acted && !s->recount_inflight && !evtimer_pending(&s->recount_ev, NULL)) {
-            s->last_recount_ms = mono_ms();
-            add_timer(&s->recount_ev, s->spacing_ms);
-            return;
-        }
-    }
-    stage_recount(s);
+    if (wake_n(s, dec.wake) + spawn_n(s, dec.spawn) > 0)
+        dec = stage_decide(s, &(WakeEvent){.kind = WR_FAST_DONE});
+    if (dec.recount_in_ms >= 0)
+        add_timer(&s->recount_ev, dec.recount_in_ms);
+    if (dec.recount)
+        stage_recount(s);
 }
 
 static void recount_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -264,25 +259,22 @@ static void recount_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 static void notbefore_cb(evutil_socket_t fd, short what, void *arg)
 {
-    Stage *s = arg;
-    s->gen++;
-    stage_recount(s);
+    follow(arg, WR_NOT_BEFORE);
 }
 
 static void backoff_cb(evutil_socket_t fd, short what, void *arg)
 {
     Stage *s = arg;
-    s->in_backoff = false;
-    if (stage_runnable(s))
+    WakeDecision dec = stage_decide(s, &(WakeEvent){.kind = WR_BACKOFF_END});
+    if (dec.restarted)
         s->st.restarts++;
-    stage_recount(s);
+    if (dec.recount)
+        stage_recount(s);
 }
 
 static void cap_cb(evutil_socket_t fd, short what, void *arg)
 {
-    Stage *s = arg;
-    s->capped = false;
-    stage_recount(s);
+    follow(arg, WR_CAP_END);
 }
 
 /* stage_woke records a W sent: the time since the oldest unanswered hint
@@ -300,41 +292,34 @@ void stage_woke(Stage *s)
  * the stage's quota); spawning waits restart_delay, then recounts. */
 void stage_capped(Stage *s)
 {
-    s->capped = true;
-    event_del(&s->cap_ev);
-    add_timer(&s->cap_ev, s->conf->restart_delay_ms);
+    WakeDecision dec = stage_decide(s, &(WakeEvent){.kind = WR_CAPPED});
+    if (dec.cap_ms >= 0) {
+        event_del(&s->cap_ev);
+        add_timer(&s->cap_ev, dec.cap_ms);
+    }
 }
 
 static void refill_cb(evutil_socket_t fd, short what, void *arg)
 {
-    Stage *s = arg;
-    s->refill_due = false;
-    stage_recount(s);
+    follow(arg, WR_REFILL_END);
 }
 
-/* stage_worker_gone: a worker was reaped (or never started). Crashes start the
- * restart backoff; a worker that ran restart_window or exited 0 resets it. */
+/* stage_worker_gone: a worker was reaped (or never started). The rules start
+ * or reset the restart backoff, and plan a min_workers refill. */
 void stage_worker_gone(Stage *s, Worker *w, bool crashed, bool exit_ok)
 {
-    int64_t now = mono_ms();
-    if (exit_ok || (w->spawned_ms && now - w->spawned_ms >= s->conf->restart_window_ms))
-        backoff_reset(&s->backoff);
-    if (crashed) {
+    WakeDecision dec = stage_decide(s, &(WakeEvent){.kind = WR_GONE, .crashed = crashed,
+                                                    .exit_ok = exit_ok, .spawned_ms = w->spawned_ms});
+    if (dec.backoff_ms >= 0) {
         s->st.crashes++;
-        int64_t delay = backoff_next(&s->backoff, daemon_rand, s->d);
-        s->in_backoff = true;
         event_del(&s->backoff_ev);
-        add_timer(&s->backoff_ev, delay);
-        log_info("%s: restart backoff %lld ms", s->name, (long long)delay);
+        add_timer(&s->backoff_ev, dec.backoff_ms);
+        log_info("%s: restart backoff %lld ms", s->name, (long long)dec.backoff_ms);
     }
-    if (stage_runnable(s) && stage_alive(s) < s->conf->min_workers && !s->refill_due) {
-        s->refill_due = true;
-        add_timer(&s->refill_ev, s->conf->restart_delay_ms);
-    }
+    if (dec.refill_ms >= 0)
+        add_timer(&s->refill_ev, dec.refill_ms);
     stage_roll(s);
-    /* After a crash the release to come notifies pgwake_task, and the backoff's
-     * end recounts: a recount now would count the task still leased. */
-    if (!crashed)
+    if (dec.recount)
         stage_recount(s);
 }
 
@@ -342,17 +327,13 @@ void stage_worker_gone(Stage *s, Worker *w, bool crashed, bool exit_ok)
  * a counted crash goes into the tally, which may make the stage FATAL. */
 void stage_crash_settled(Stage *s, bool counted, const char *reason)
 {
-    if (!counted || s->fatal)
+    WakeDecision dec = stage_decide(s, &(WakeEvent){.kind = WR_SETTLED, .counted = counted});
+    if (!dec.fatal)
         return;
-    int64_t now = mono_ms();
-    tally_add(&s->tally, now);
-    int n = tally_count_within(&s->tally, now, s->conf->restart_window_ms);
-    if (s->conf->max_restarts > 0 && n >= s->conf->max_restarts) {
-        char why[sizeof s->fatal_reason];
-        snprintf(why, sizeof why, "%d crashes within %lld s, last: %s", n,
-                 (long long)(s->conf->restart_window_ms / 1000), reason);
-        stage_set_fatal(s, why);
-    }
+    char why[sizeof s->fatal_reason];
+    snprintf(why, sizeof why, "%d crashes within %lld s, last: %s", dec.crashes,
+             (long long)(s->conf->restart_window_ms / 1000), reason);
+    stage_set_fatal(s, why);
 }
 
 /* stage_record_state writes what this daemon reports of the stage into
@@ -374,8 +355,8 @@ void stage_set_fatal(Stage *s, const char *reason)
 {
     s->fatal = true;
     snprintf(s->fatal_reason, sizeof s->fatal_reason, "%s", reason);
-    s->in_backoff = false;
-    event_del(&s->backoff_ev);
+    if (stage_decide(s, &(WakeEvent){.kind = WR_FATAL}).cancel_backoff)
+        event_del(&s->backoff_ev);
     log_error("%s: stage is FATAL: %s (no restart until `pgwake start %s` or a reload changing it)",
               s->name, reason, s->name);
     stage_record_state(s);
@@ -395,15 +376,14 @@ void stage_start(Stage *s)
     bool changed = s->fatal || s->stopped;
     s->fatal = s->stopped = false;
     s->fatal_reason[0] = '\0';
-    s->in_backoff = false;
-    event_del(&s->backoff_ev);
-    backoff_reset(&s->backoff);
-    tally_clear(&s->tally);
+    WakeDecision dec = stage_decide(s, &(WakeEvent){.kind = WR_START});
+    if (dec.cancel_backoff)
+        event_del(&s->backoff_ev);
     if (changed)
         log_info("%s: stage started", s->name);
     stage_record_state(s);
-    s->gen++;
-    stage_recount(s);
+    if (dec.recount)
+        stage_recount(s);
 }
 
 /* stage_stop is an operator stop: persisted, every worker asked to stop. */
@@ -453,7 +433,7 @@ void stage_apply_conf(Stage *s, const StageConf *conf, const Config *cfg, unsign
 {
     s->conf = conf;
     s->cfg = cfg;
-    backoff_set_limits(&s->backoff, conf->restart_delay_ms, conf->restart_delay_max_ms);
+    backoff_set_limits(&s->wr.backoff, conf->restart_delay_ms, conf->restart_delay_max_ms);
     outlog_set_limits(s->log, cfg->log_max_bytes, cfg->log_backups);
     if (diff && s->fatal)
         stage_start(s);

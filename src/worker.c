@@ -20,6 +20,7 @@
 #include "trends.h"
 #include "spawn.h"
 #include "stage.h"
+#include "wake_rules.h"
 
 extern char **environ;
 
@@ -41,11 +42,6 @@ static const bool transitions[WK__COUNT][WK__COUNT] = {
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
 
-/* A worker counts as starting (about to claim: the spawn formula leaves it
- * the work it will find) only this long. One that works in drain mode, or
- * whose first claim found a long task, never reports I; counted as starting
- * for ever, it would keep every further task of its stage waiting. */
-enum { STARTING_GRACE_MS = 2000 };
 static void wake_cb(evutil_socket_t fd, short what, void *arg);
 static void out_cb(evutil_socket_t fd, short what, void *arg);
 static void exec_cb(evutil_socket_t fd, short what, void *arg);
@@ -117,7 +113,7 @@ static void finished_cb(void *arg, PGresult *res)
     }
     if (w->hung)
         maint_alert_dead(s->d->maint, w);
-    worker_free(w);
+    worker_retire(w);
 }
 
 /* Keeps the last lines of a worker that did not end well in its row, for
@@ -139,7 +135,7 @@ static void queue_finish(Worker *w, bool exit_ok)
 {
     Daemon *d = w->stage->d;
     if (!w->id[0]) {
-        worker_free(w);
+        worker_retire(w);
         return;
     }
     char label[200];
@@ -172,7 +168,7 @@ static void queue_finish(Worker *w, bool exit_ok)
             return;
     }
     wlog_warn(w, "out of memory queueing its release");
-    worker_free(w);
+    worker_retire(w);
 }
 
 /* ---------------------------------------------------------------- spawning */
@@ -267,55 +263,66 @@ static const char *worker_path(const Stage *s)
     return path;
 }
 
-static void worker_exec(Worker *w)
+/* What a spawn needs, made ready in the parent: users are looked up here,
+ * since only async-signal-safe calls may run between fork and exec. */
+typedef struct SpawnPrep {
+    char *path;               /* the command, resolved against the worker's PATH */
+    SpawnUser user;
+    int wake[2], out[2];      /* [0] the daemon's ends, [1] the child's */
+    char **env;
+} SpawnPrep;
+
+/* Gets w's spawn ready; on failure err says why and *ours whether it is the
+ * daemon's own shortage. */
+static bool prepare_spawn(Worker *w, SpawnPrep *p, char *err, size_t n, bool *ours)
+{
+    const StageConf *c = w->stage->conf;
+    *ours = false;
+    *p = (SpawnPrep){.path = NULL};
+    p->path = spawn_resolve_path(c->argv[0], c->directory, worker_path(w->stage), err, n);
+    if (!p->path)
+        return false;
+    if (c->user && !spawn_lookup_user(c->user, &p->user, err, n)) {
+        int e = errno;
+        free(p->path);
+        *ours = spawn_errno_ours(e);
+        return false;
+    }
+    if (!make_pipes(p->wake, p->out)) {
+        int e = errno;
+        snprintf(err, n, "unable to create pipes: %s", strerror(e));
+        close_pair(p->wake), close_pair(p->out);
+        free(p->path);
+        spawn_user_free(&p->user);
+        *ours = spawn_errno_ours(e);
+        return false;
+    }
+    p->env = worker_env(w, c->user ? &p->user : NULL);
+    return true;
+}
+
+/* The child has its copies (or there is no child): the parent keeps only
+ * its own ends of the pipes. */
+static void prep_done(SpawnPrep *p)
+{
+    spawn_env_free(p->env);
+    free(p->path);
+    spawn_user_free(&p->user);
+    close(p->wake[1]), close(p->out[1]);
+}
+
+/* The forked child becomes w: its fds watched, starting for at most
+ * STARTING_GRACE_MS, and its pid recorded for a later daemon's clean-up. */
+static void adopt_child(Worker *w, pid_t pid, int wake_fd, int out_fd, int exec_fd)
 {
     Stage *s = w->stage;
     const StageConf *c = s->conf;
-    char err[ERR_LEN];
-    char *path = spawn_resolve_path(c->argv[0], c->directory, worker_path(s), err, sizeof err);
-    if (!path) {
-        spawn_failed(w, err, false);
-        return;
-    }
-    SpawnUser user = {0};
-    if (c->user && !spawn_lookup_user(c->user, &user, err, sizeof err)) {
-        int e = errno;
-        free(path);
-        spawn_failed(w, err, spawn_errno_ours(e));
-        return;
-    }
-    int wake[2], out[2];
-    if (!make_pipes(wake, out)) {
-        int e = errno;
-        snprintf(err, sizeof err, "unable to create pipes: %s", strerror(e));
-        close_pair(wake), close_pair(out);
-        free(path);
-        spawn_user_free(&user);
-        spawn_failed(w, err, spawn_errno_ours(e));
-        return;
-    }
-    char **env = worker_env(w, c->user ? &user : NULL);
-    SpawnReq req = {.path = path, .argv = c->argv, .envp = env, .directory = c->directory,
-                    .user = c->user ? &user : NULL, .wake_fd = wake[1], .out_fd = out[1],
-                    .err_fd = out[1]};
-    int exec_fd = -1;
-    pid_t pid = spawn_start(&req, &exec_fd, err, sizeof err);
-    int e = errno;
-    spawn_env_free(env);
-    free(path);
-    spawn_user_free(&user);
-    close(wake[1]), close(out[1]);
-    if (pid < 0) {
-        close(wake[0]), close(out[0]);
-        spawn_failed(w, err, spawn_errno_ours(e));
-        return;
-    }
     w->pid = pid;
-    w->wake_fd = wake[0];
-    w->out_fd = out[0];
+    w->wake_fd = wake_fd;
+    w->out_fd = out_fd;
     w->exec_fd = exec_fd;
     w->spawned_ms = mono_ms();
-    w->gen = s->gen;
+    w->gen = s->wr.gen;
     w->conf_gen = s->conf_gen;
     add_read_ev(w, &w->wake_ev, w->wake_fd, wake_cb);
     add_read_ev(w, &w->out_ev, w->out_fd, out_cb);
@@ -340,6 +347,32 @@ static void worker_exec(Worker *w)
         wlog_warn(w, "out of memory recording its pid");
 }
 
+/* Forks and execs a registered worker; a failure at any step backs off like a crash. */
+static void worker_exec(Worker *w)
+{
+    const StageConf *c = w->stage->conf;
+    char err[ERR_LEN];
+    bool ours;
+    SpawnPrep p;
+    if (!prepare_spawn(w, &p, err, sizeof err, &ours)) {
+        spawn_failed(w, err, ours);
+        return;
+    }
+    SpawnReq req = {.path = p.path, .argv = c->argv, .envp = p.env, .directory = c->directory,
+                    .user = c->user ? &p.user : NULL, .wake_fd = p.wake[1], .out_fd = p.out[1],
+                    .err_fd = p.out[1]};
+    int exec_fd = -1;
+    pid_t pid = spawn_start(&req, &exec_fd, err, sizeof err);
+    int e = errno;
+    prep_done(&p);
+    if (pid < 0) {
+        close(p.wake[0]), close(p.out[0]);
+        spawn_failed(w, err, spawn_errno_ours(e));
+        return;
+    }
+    adopt_child(w, pid, p.wake[0], p.out[0], exec_fd);
+}
+
 static void register_cb(void *arg, PGresult *res)
 {
     Worker *w = arg;
@@ -352,7 +385,7 @@ static void register_cb(void *arg, PGresult *res)
         }
         worker_set_state(w, WK_EXITED);
         stage_worker_gone(s, w, false, false);
-        worker_free(w);
+        worker_retire(w);
         return;
     }
     if (PQgetisnull(res, 0, 0)) {
@@ -361,7 +394,7 @@ static void register_cb(void *arg, PGresult *res)
         stage_capped(s);
         worker_set_state(w, WK_EXITED);
         stage_worker_gone(s, w, false, false);
-        worker_free(w);
+        worker_retire(w);
         return;
     }
     snprintf(w->id, sizeof w->id, "%s", PQgetvalue(res, 0, 0));
@@ -422,7 +455,7 @@ bool worker_wake(Worker *w)
     if (w->state != WK_IDLE || !send_byte(w, 'W'))
         return false;
     event_del(&w->timer);
-    w->gen = w->stage->gen;
+    w->gen = w->stage->wr.gen;
     worker_set_state(w, WK_BUSY);
     stage_woke(w->stage);
     return true;
@@ -434,8 +467,9 @@ static void on_idle_report(Worker *w)
     Stage *s = w->stage;
     if (w->state != WK_STARTING && w->state != WK_BUSY && w->state != WK_IDLE)
         return;
-    if (stage_runnable(s) && s->gen > w->gen && send_byte(w, 'W')) {
-        w->gen = s->gen;
+    WakeDecision dec = stage_decide(s, &(WakeEvent){.kind = WR_IDLE_REPORT, .worker_gen = w->gen});
+    if (dec.wake && send_byte(w, 'W')) {
+        w->gen = s->wr.gen;
         worker_set_state(w, WK_BUSY);
         stage_woke(s);
         return;
@@ -516,7 +550,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (w->state == WK_IDLE) {
-        if (stage_alive(w->stage) - w->stage->count[WK_STOPPING] > c->min_workers)
+        if (stage_decide(w->stage, &(WakeEvent){.kind = WR_IDLE_END}).stop)
             worker_stop(w, "idle timeout");
         return;
     }
@@ -660,8 +694,10 @@ void worker_reaped(Worker *w, int status)
     queue_finish(w, exit_ok);
 }
 
-/* worker_free unlinks a worker from its stage and releases everything it owns. */
-void worker_free(Worker *w)
+/* worker_retire unlinks a finished worker from its stage and releases
+ * everything it owns; its memory waits on the daemon's dead list for the
+ * after-loop hook, since a caller up the stack may still hold it. */
+void worker_retire(Worker *w)
 {
     Stage *s = w->stage;
     for (Worker **pp = &s->workers; *pp; pp = &(*pp)->next)
@@ -676,6 +712,17 @@ void worker_free(Worker *w)
     event_del(&w->timer);
     db_cancel_arg(s->d->db, w);
     db_cancel_arg(s->d->mdb, w);
-    free(w);
+    w->next = s->d->dead_workers;
+    s->d->dead_workers = w;
     daemon_maybe_finish(s->d);
+}
+
+/* worker_free_dead frees the workers retired since the last call. */
+void worker_free_dead(Worker **dead)
+{
+    while (*dead) {
+        Worker *w = *dead;
+        *dead = w->next;
+        free(w);
+    }
 }

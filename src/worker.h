@@ -70,7 +70,8 @@ void worker_reaped(Worker *w, int status);
 void worker_declared_dead(Worker *w);
 void worker_declared(Worker *w, const char *why);
 void worker_hung(Worker *w);
-void worker_free(Worker *w);
+void worker_retire(Worker *w);
+void worker_free_dead(Worker **dead);
 const char *worker_label(const Worker *w);
 void worker_set_state(Worker *w, WorkerState s);
 
