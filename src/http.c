@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "daemon.h"
 #include "http_conns.h"
 #include "http_gate.h"
@@ -233,8 +234,7 @@ static int batch_join(Http *h, struct evhttp_request *req, PendingKind kind, lon
             free(w);
             return 0;
         }
-        if (event_add(&b->timer, &(struct timeval){PENDING_TIMEOUT_S, 0}))
-            log_warn("http: unable to arm a request timer (the reply waits for the database)");
+        timer_arm_ms(&b->timer, PENDING_TIMEOUT_S * 1000);
         b->next = h->batches;
         h->batches = b;
     }
