@@ -18,6 +18,7 @@
 
 #include "alert.h"
 #include "alert_mail.h"
+#include "mustcheck.h"
 
 /* What a webhook delivery needs; owns all of it. */
 typedef struct HttpJob {
@@ -38,10 +39,10 @@ typedef struct HttpParams {
     const json_t *fields;  /* merged in: "workers", "stage", "reason", "held"... */
 } HttpParams;
 
-bool http_job_init(HttpJob *h, const HttpParams *p, char *why, size_t n);
+bool http_job_init(HttpJob *h, const HttpParams *p, char *why, size_t n) MUSTCHECK;
 void http_job_free(HttpJob *h);
 void http_iso_time(char *out, size_t n, time_t t);
-char *http_url_label(const char *url);
+char *http_url_label(const char *url) MUSTCHECK;
 
 typedef enum { CH_EMAIL, CH_WEBHOOK } Channel;
 
@@ -70,9 +71,10 @@ typedef struct Delivery {
  * waiting to retry, counters. */
 typedef struct Deliveries Deliveries;
 
-Deliveries *deliveries_new(struct event_base *base);
+Deliveries *deliveries_new(struct event_base *base) MUSTCHECK;
 void deliveries_set_timing(Deliveries *q, const AlertTiming *t);
-Delivery *delivery_new(Deliveries *q, Channel ch, const char *subject, const char *target);
+Delivery *delivery_new(Deliveries *q, Channel ch, const char *subject,
+                       const char *target) MUSTCHECK;
 void delivery_abandon(Deliveries *q, Delivery *d, const char *why);
 void deliveries_send(Deliveries *q, Delivery *d);
 void deliveries_stats(const Deliveries *q, AlertStats *s);

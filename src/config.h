@@ -8,9 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#ifndef MUSTCHECK
-#define MUSTCHECK __attribute__((warn_unused_result))
-#endif
+#include "mustcheck.h"
 
 #define ERR_LEN 512 /* size of every caller-supplied err buffer */
 
