@@ -21,15 +21,6 @@ static void backoff_cb(evutil_socket_t fd, short what, void *arg);
 static void refill_cb(evutil_socket_t fd, short what, void *arg);
 static void cap_cb(evutil_socket_t fd, short what, void *arg);
 
-static void add_timer(struct event *ev, int64_t ms)
-{
-    if (ms < 0)
-        ms = 0;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    if (event_add(ev, &tv))
-        fatal("event_add failed for a stage timer");
-}
-
 /* stage_new builds a stage for conf, opening its worker log file. */
 Stage *stage_new(Daemon *d, const StageConf *conf, const Config *cfg, char *err)
 {
@@ -159,7 +150,7 @@ static void recount_cb(void *arg, PGresult *res)
         if (!s->conf->pending_sql && PQnfields(res) >= 2 && !PQgetisnull(res, 0, 1)) {
             /* A retry waiting out its backoff notifies nothing when it falls due. */
             double next_s = atof(PQgetvalue(res, 0, 1));
-            add_timer(&s->notbefore_ev, (int64_t)(next_s * 1000.0) + 2);
+            timer_arm_ms(&s->notbefore_ev, (int64_t)(next_s * 1000.0) + 2);
         }
         s->claimable = (int)c;
         trends_note(s);
@@ -204,7 +195,7 @@ void stage_recount(Stage *s)
     int64_t wait = s->last_recount_ms + s->spacing_ms - mono_ms();
     if (s->last_recount_ms && wait > 0) {
         if (!evtimer_pending(&s->recount_ev, NULL))
-            add_timer(&s->recount_ev, wait);
+            timer_arm_ms(&s->recount_ev, wait);
         return;
     }
     event_del(&s->recount_ev);
@@ -250,7 +241,7 @@ void stage_hint(Stage *s, bool fast)
          * it does not race the woken worker's claim for the same CPU. */
         if (acted && !s->recount_inflight && !evtimer_pending(&s->recount_ev, NULL)) {
             s->last_recount_ms = mono_ms();
-            add_timer(&s->recount_ev, s->spacing_ms);
+            timer_arm_ms(&s->recount_ev, s->spacing_ms);
             return;
         }
     }
@@ -302,7 +293,7 @@ void stage_capped(Stage *s)
 {
     s->capped = true;
     event_del(&s->cap_ev);
-    add_timer(&s->cap_ev, s->conf->restart_delay_ms);
+    timer_arm_ms(&s->cap_ev, s->conf->restart_delay_ms);
 }
 
 static void refill_cb(evutil_socket_t fd, short what, void *arg)
@@ -324,12 +315,12 @@ void stage_worker_gone(Stage *s, Worker *w, bool crashed, bool exit_ok)
         int64_t delay = backoff_next(&s->backoff, daemon_rand, s->d);
         s->in_backoff = true;
         event_del(&s->backoff_ev);
-        add_timer(&s->backoff_ev, delay);
+        timer_arm_ms(&s->backoff_ev, delay);
         log_info("%s: restart backoff %lld ms", s->name, (long long)delay);
     }
     if (stage_runnable(s) && stage_alive(s) < s->conf->min_workers && !s->refill_due) {
         s->refill_due = true;
-        add_timer(&s->refill_ev, s->conf->restart_delay_ms);
+        timer_arm_ms(&s->refill_ev, s->conf->restart_delay_ms);
     }
     stage_roll(s);
     /* After a crash the release to come notifies pgwake_task, and the backoff's

@@ -74,13 +74,6 @@ void worker_set_state(Worker *w, WorkerState s)
     trends_note(w->stage);
 }
 
-static void arm_timer(Worker *w, int64_t ms)
-{
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    if (event_add(&w->timer, &tv))
-        fatal("event_add failed for a worker timer");
-}
-
 static void close_ev_fd(struct event *ev, int *fd)
 {
     if (*fd < 0)
@@ -321,7 +314,7 @@ static void worker_exec(Worker *w)
     add_read_ev(w, &w->out_ev, w->out_fd, out_cb);
     add_read_ev(w, &w->exec_ev, w->exec_fd, exec_cb);
     worker_set_state(w, WK_STARTING);
-    arm_timer(w, STARTING_GRACE_MS);
+    timer_arm_ms(&w->timer, STARTING_GRACE_MS);
     s->st.spawns++;
     maint_worker_started(s->d->maint, w);
     if (c->memory_limit)
@@ -441,7 +434,7 @@ static void on_idle_report(Worker *w)
         return;
     }
     worker_set_state(w, WK_IDLE);
-    arm_timer(w, s->conf->idle_timeout_ms);
+    timer_arm_ms(&w->timer, s->conf->idle_timeout_ms);
     stage_roll(s);
 }
 
@@ -527,7 +520,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         signal_group(w, SIGTERM);
         signal_group(w, SIGCONT);
         w->term_sent = true;
-        arm_timer(w, c->kill_timeout_ms);
+        timer_arm_ms(&w->timer, c->kill_timeout_ms);
     } else {
         wlog_warn(w, "still running %lld ms after SIGTERM: SIGKILL", (long long)c->kill_timeout_ms);
         signal_group(w, SIGKILL);
@@ -552,7 +545,7 @@ void worker_stop(Worker *w, const char *why)
         worker_set_state(w, WK_STOPPING);
         if (!send_byte(w, 'S'))
             w->term_sent = false;
-        arm_timer(w, w->stage->conf->stop_timeout_ms);
+        timer_arm_ms(&w->timer, w->stage->conf->stop_timeout_ms);
         return;
     default:
         return;
@@ -582,7 +575,7 @@ static void terminate(Worker *w)
     signal_group(w, SIGTERM);
     signal_group(w, SIGCONT);
     w->term_sent = true;
-    arm_timer(w, w->stage->conf->kill_timeout_ms);
+    timer_arm_ms(&w->timer, w->stage->conf->kill_timeout_ms);
 }
 
 /* worker_declared: a fresh read of the database says this worker is dead or
