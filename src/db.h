@@ -34,7 +34,7 @@ enum {
 DbConn *db_new(struct event_base *base, const char *dsn, const DbHooks *hooks) MUSTCHECK;
 void db_start(DbConn *db);
 bool db_query(DbConn *db, const char *sql, int nparams, const char *const *params, unsigned flags,
-              DbResultCb cb, void *arg);
+              DbResultCb cb, void *arg) MUSTCHECK;
 bool db_query_persist(DbConn *db, const char *label, const char *sql, int nparams,
                       const char *const *params, DbResultCb cb, void *arg) MUSTCHECK;
 void db_configure(DbConn *db, const char *name, int lock_timeout_ms, int statement_timeout_ms);

@@ -123,7 +123,8 @@ static void deaths_record(const Worker *w)
     if (tail_join(&w->outbuf.tail, "\n", tail, sizeof tail) == 0)
         return;
     const char *p[] = {w->id, tail};
-    db_query(w->stage->d->mdb, deaths_record_sql, 2, p, 0, NULL, NULL);
+    if (!db_query(w->stage->d->mdb, deaths_record_sql, 2, p, 0, NULL, NULL))
+        wlog_warn(w, "out of memory recording its last lines (the console shows none)");
 }
 
 /* Releases go through the maintenance connection: one blocked by a row lock
