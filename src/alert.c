@@ -82,15 +82,6 @@ struct Alerter {
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static void timer_arm(struct event *ev, int64_t ms, const char *what)
-{
-    if (ms < 0)
-        ms = 0;
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000 * 1000)};
-    if (evtimer_add(ev, &tv) != 0)
-        log_error("unable to arm the alert %s timer (that alert is lost)", what);
-}
-
 /* fmt returns a formatted string (malloc'd), NULL when out of memory. */
 __attribute__((format(printf, 1, 2))) static char *fmt(const char *f, ...)
 {
@@ -394,7 +385,7 @@ static void kind_submit(Alerter *a, Alert *al)
         alert_release(al);
     }
     if (!evtimer_pending(&k->hold_ev, NULL))
-        timer_arm(&k->hold_ev, k->last_sent_ms + a->conf.min_interval_ms - now, "min_interval");
+        timer_arm_ms(&k->hold_ev, k->last_sent_ms + a->conf.min_interval_ms - now);
 }
 
 static void hold_cb(evutil_socket_t fd, short what, void *arg)
@@ -516,7 +507,7 @@ void alert_set_conf(Alerter *a, const AlertConf *conf)
         KindState *k = &a->kinds[i];
         if (k->nheld > 0 && evtimer_pending(&k->hold_ev, NULL)) {
             evtimer_del(&k->hold_ev);
-            timer_arm(&k->hold_ev, k->last_sent_ms + a->conf.min_interval_ms - now, "min_interval");
+            timer_arm_ms(&k->hold_ev, k->last_sent_ms + a->conf.min_interval_ms - now);
         }
     }
 }
@@ -561,7 +552,7 @@ void alert_dead_worker(Alerter *a, const DeadWorker *w)
         }
     }
     if (!evtimer_pending(&a->batch_ev, NULL))
-        timer_arm(&a->batch_ev, a->conf.batch_window_ms, "batch_window");
+        timer_arm_ms(&a->batch_ev, a->conf.batch_window_ms);
 }
 
 /* alert_stage_fatal alerts "Stage X is FATAL on HOST: reason". */

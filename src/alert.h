@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "mustcheck.h"
 
 struct event_base;
 

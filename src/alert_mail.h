@@ -11,6 +11,8 @@
 
 #include <curl/curl.h>
 
+#include "mustcheck.h"
+
 /* What an email delivery needs; owns all of it. */
 typedef struct MailJob {
     char *url;                 /* smtp:// or smtps:// */
@@ -36,8 +38,8 @@ typedef struct MailParams {
     time_t when;         /* for Date */
 } MailParams;
 
-bool mail_job_init(MailJob *m, const MailParams *p, char *why, size_t n);
+bool mail_job_init(MailJob *m, const MailParams *p, char *why, size_t n) MUSTCHECK;
 void mail_job_free(MailJob *m);
-bool mail_easy_setup(CURL *e, MailJob *m, int64_t timeout_ms, char *why, size_t n);
+bool mail_easy_setup(CURL *e, MailJob *m, int64_t timeout_ms, char *why, size_t n) MUSTCHECK;
 
 #endif

@@ -11,6 +11,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "mustcheck.h"
+
 /* What a webhook delivery needs; owns all of it. */
 typedef struct WebhookJob {
     char *url;                   /* may hold a secret token: never logged */
@@ -30,10 +32,10 @@ typedef struct WebhookParams {
     const json_t *fields;  /* merged in: "workers", "stage", "reason", "held"... */
 } WebhookParams;
 
-bool webhook_job_init(WebhookJob *h, const WebhookParams *p, char *why, size_t n);
+bool webhook_job_init(WebhookJob *h, const WebhookParams *p, char *why, size_t n) MUSTCHECK;
 void webhook_job_free(WebhookJob *h);
-bool webhook_easy_setup(CURL *e, WebhookJob *h, char *why, size_t n);
+bool webhook_easy_setup(CURL *e, WebhookJob *h, char *why, size_t n) MUSTCHECK;
 void webhook_iso_time(char *out, size_t n, time_t t);
-char *webhook_url_label(const char *url);
+char *webhook_url_label(const char *url) MUSTCHECK;
 
 #endif

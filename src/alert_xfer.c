@@ -2,6 +2,7 @@
  * a transfer thread running a libcurl multi handle on its own event_base,
  * bounded retries on the loop's timers, and the delivery counters. */
 #include "alert_xfer.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -224,13 +225,6 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sockp)
     return event_add(&se->ev, NULL) == 0 ? 0 : -1;
 }
 
-static struct timeval tv_ms(int64_t ms)
-{
-    if (ms < 0)
-        ms = 0;
-    return (struct timeval){.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000 * 1000)};
-}
-
 /* timer_cb (CURLMOPT_TIMERFUNCTION) arms the one timeout libcurl wants. */
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
@@ -238,8 +232,8 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
     Xfer *x = userp;
     if (timeout_ms < 0)
         return evtimer_del(&x->timer_ev);
-    struct timeval tv = tv_ms(timeout_ms);
-    return evtimer_add(&x->timer_ev, &tv);
+    timer_arm_ms(&x->timer_ev, timeout_ms);
+    return 0;
 }
 
 /* xfer_begin starts one try on a fresh easy handle. No connection is reused:
@@ -532,13 +526,7 @@ static void delivery_finished(Deliveries *q, Delivery *d)
     log_warn("unable to send alert (%s) \"%s\": %s (try %d of %d; again in %lld ms)", d->target,
              d->subject, why, d->tries, q->timing.tries, (long long)delay);
     link_into(&q->waiting, d);
-    struct timeval tv = tv_ms(delay);
-    if (evtimer_add(&d->retry_ev, &tv) != 0) {
-        log_error("unable to arm an alert retry timer (alert \"%s\" lost)", d->subject);
-        unlink_from(&q->waiting, d);
-        q->failed++;
-        delivery_drop(q, d);
-    }
+    timer_arm_ms(&d->retry_ev, delay);
 }
 
 static void done_cb(evutil_socket_t fd, short what, void *arg)

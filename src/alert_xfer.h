@@ -15,6 +15,7 @@
 #include "alert.h"
 #include "alert_mail.h"
 #include "alert_webhook.h"
+#include "mustcheck.h"
 
 /* ACH_, not CH_: notify.h's Channel names the LISTEN channels. */
 typedef enum { ACH_EMAIL, ACH_WEBHOOK } AlertChannel;
@@ -44,9 +45,10 @@ typedef struct Delivery {
  * waiting to retry, counters. */
 typedef struct Deliveries Deliveries;
 
-Deliveries *deliveries_new(struct event_base *base);
+Deliveries *deliveries_new(struct event_base *base) MUSTCHECK;
 void deliveries_set_timing(Deliveries *q, const AlertTiming *t);
-Delivery *delivery_new(Deliveries *q, AlertChannel ch, const char *subject, const char *target);
+Delivery *delivery_new(Deliveries *q, AlertChannel ch, const char *subject,
+                       const char *target) MUSTCHECK;
 void delivery_abandon(Deliveries *q, Delivery *d, const char *why);
 void deliveries_send(Deliveries *q, Delivery *d);
 void deliveries_stats(const Deliveries *q, AlertStats *s);

@@ -6,9 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#ifndef MUSTCHECK
-#define MUSTCHECK __attribute__((warn_unused_result))
-#endif
+#include "mustcheck.h"
 
 char **argv_split(const char *cmd, char *err, size_t errlen) MUSTCHECK;
 void argv_free(char **argv);

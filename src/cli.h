@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "dsn.h"
+#include "mustcheck.h"
 
 /* Exit codes of SPEC section 6. */
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_NOT_RUNNING = 3 };
@@ -32,10 +33,10 @@ typedef struct CliOpts {
     char **args;
 } CliOpts;
 
-bool cli_parse(int argc, char **argv, CliOpts *o, char *err, size_t errlen);
-int cli_load_config(const CliOpts *o, bool required, Config **out);
-PGconn *cli_connect(const CliOpts *o, const Config *cfg);
-PGconn *cli_open_db(const CliOpts *o, int *rc);
-bool cli_long_arg(const char *s, long min, long max, long *out);
+bool cli_parse(int argc, char **argv, CliOpts *o, char *err, size_t errlen) MUSTCHECK;
+int cli_load_config(const CliOpts *o, bool required, Config **out) MUSTCHECK;
+PGconn *cli_connect(const CliOpts *o, const Config *cfg) MUSTCHECK;
+PGconn *cli_open_db(const CliOpts *o, int *rc) MUSTCHECK;
+bool cli_long_arg(const char *s, long min, long max, long *out) MUSTCHECK;
 
 #endif

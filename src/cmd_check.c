@@ -222,7 +222,7 @@ static void check_worker_login(const Config *cfg, Findings *f)
 
 static void check_http(const Config *cfg, Findings *f)
 {
-    if (cfg->control_token || http_listen_is_loopback(cfg->http_listen))
+    if (cfg->control_token || http_listen_is_loopback(cfg->http_host))
         return;
     say("warning", "http_listen %s is reachable from other machines and control_token is unset: "
                    "control calls will be refused (set control_token)", cfg->http_listen);

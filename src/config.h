@@ -8,11 +8,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#ifndef MUSTCHECK
-#define MUSTCHECK __attribute__((warn_unused_result))
-#endif
+#include "mustcheck.h"
 
 #define ERR_LEN 512 /* size of every caller-supplied err buffer */
+
+/* http_listen's default, which the CLI also calls when it finds no file. */
+#define CFG_HTTP_HOST_DEFAULT "127.0.0.1"
+#define CFG_HTTP_PORT_DEFAULT 6464
 
 typedef struct StageConf {
     char *name;                  /* from [stage:NAME], see stage_name_valid */
@@ -63,7 +65,9 @@ typedef struct Config {
     char *worker_dsn;            /* NULL = workers get the daemon's dsn */
     char *host;                  /* never NULL: defaults to gethostname() */
     char *log_dir;               /* absolute */
-    char *http_listen;           /* HOST:PORT */
+    char *http_listen;           /* HOST:PORT as written: messages and reload diffs */
+    char *http_host;             /* its HOST, never NULL; a [v6] without the brackets */
+    unsigned short http_port;    /* its PORT */
     char *control_token;         /* NULL = control calls need no token */
     char *env_file;              /* absolute, NULL when unset */
     char **env_file_vars;        /* its "K=V" lines, read at load; NULL when none */

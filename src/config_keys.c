@@ -19,6 +19,12 @@
 #include "argv.h"
 #include "units.h"
 
+/* STR spells a number macro as text: http_listen's default is written once,
+ * in config.h, where the CLI finds it too. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define HTTP_LISTEN_DEFAULT CFG_HTTP_HOST_DEFAULT ":" STR(CFG_HTTP_PORT_DEFAULT)
+
 #define CK(f) offsetof(Config, f)
 #define CA(f) offsetof(AlertConf, f)
 #define CS(f) offsetof(StageConf, f)
@@ -40,7 +46,7 @@ static const KeyDef pgwake_keys[] = {
     {"log_max_bytes", KT_SIZE, CK(log_max_bytes), "50M", KF_POSITIVE, NULL,
      "a stage's log is rotated at this size"},
     {"log_backups", KT_INT, CK(log_backups), "10", 0, NULL, "rotated logs kept per stage"},
-    {"http_listen", KT_LISTEN, CK(http_listen), "127.0.0.1:6464", KF_NO_RELOAD, NULL,
+    {"http_listen", KT_LISTEN, CK(http_listen), HTTP_LISTEN_DEFAULT, KF_NO_RELOAD, NULL,
      "/healthz, /status, /metrics and the control calls"},
     {"control_token", KT_STR, CK(control_token), NULL, KF_SECRET, NULL,
      "when set, control calls must carry it (X-Pgwake-Token)"},
@@ -203,17 +209,29 @@ static bool set_host(const SetArgs *a)
     return set_text(a, name);
 }
 
-/* set_listen accepts HOST:PORT (HOST may be [v6]); evhttp resolves HOST. */
+/* set_listen accepts HOST:PORT (HOST may be [v6]) and splits it into
+ * http_host and http_port here, once, for the server, the CLI and check;
+ * evhttp resolves HOST. A KT_LISTEN key lives in a Config. */
 static bool set_listen(const SetArgs *a)
 {
+    Config *c = a->base;
     const char *v = a->v, *colon = strrchr(v, ':');
     char *end;
     long port = colon ? strtol(colon + 1, &end, 10) : 0;
     bool ok = colon && colon > v && colon[1] >= '0' && colon[1] <= '9' && !*end && port >= 1 &&
               port <= 65535 && (v[0] != '[' || colon[-1] == ']');
     if (!ok)
-        return errf(a->why, a->n, "\"%s\" is not HOST:PORT (e.g. 127.0.0.1:6464)", v);
-    return set_text(a, v);
+        return errf(a->why, a->n, "\"%s\" is not HOST:PORT (e.g. " HTTP_LISTEN_DEFAULT ")", v);
+    bool v6 = v[0] == '[';
+    char *host = strndup(v + v6, (size_t)(colon - v) - 2 * v6);
+    if (!host || !set_text(a, v)) {
+        free(host);
+        return errf(a->why, a->n, "out of memory");
+    }
+    free(c->http_host);
+    c->http_host = host;
+    c->http_port = (unsigned short)port;
+    return true;
 }
 
 /* check_number words the failure of a number that would not parse, and
@@ -352,6 +370,14 @@ static void free_command(const KeyDef *k, void *base)
     st->argv = NULL;
 }
 
+static void free_listen(const KeyDef *k, void *base)
+{
+    Config *c = base;
+    free_str(k, base);
+    free(c->http_host);
+    c->http_host = NULL;
+}
+
 static void free_vec(const KeyDef *k, void *base)
 {
     argv_free(*FIELD(k, base, char **));
@@ -370,7 +396,7 @@ static const TypeOps type_ops[KT__COUNT] = {
     [KT_PATH] = {set_path, eq_str, free_str},
     [KT_DSN] = {set_dsn, eq_str, free_str},
     [KT_HOST] = {set_host, eq_str, free_str},
-    [KT_LISTEN] = {set_listen, eq_str, free_str},
+    [KT_LISTEN] = {set_listen, eq_str, free_listen},
     [KT_INT] = {set_int, eq_int, NULL},
     [KT_DURATION] = {set_duration, eq_int64, NULL},
     [KT_SIZE] = {set_size, eq_int64, NULL},

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "mustcheck.h"
 
 typedef enum KeyType {
     KT_STR,      /* text; empty = unset (NULL) */
@@ -71,6 +72,6 @@ bool url_has_userinfo(const char *url);
 char *url_redact(const char *url, char *out, size_t n);
 bool cfg_alerts_from_env(AlertConf *a, const int *seen, const char *dir, char *why,
                          size_t n) MUSTCHECK;
-char *cfg_default_lock_file(const char *conf_realpath);
+char *cfg_default_lock_file(const char *conf_realpath) MUSTCHECK;
 
 #endif

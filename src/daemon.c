@@ -332,8 +332,7 @@ static void stop_deadline_cb(evutil_socket_t fd, short what, void *arg)
     log_warn("stop deadline reached: killing what is left");
     kill_all(d);
     d->final_wait = true;
-    if (event_add(&d->stop_ev, &(struct timeval){0, STOP_FINAL_WAIT_MS * 1000}))
-        event_base_loopbreak(d->base);
+    timer_arm_ms(&d->stop_ev, STOP_FINAL_WAIT_MS);
 }
 
 static void begin_stop(Daemon *d)
@@ -357,9 +356,7 @@ static void begin_stop(Daemon *d)
         stage_stop_all(s, "pgwake stopping");
     }
     longest += 1000 - STOP_FINAL_WAIT_MS; /* the last second: SIGKILL, reaps, refunds */
-    struct timeval tv = {(time_t)(longest / 1000), (suseconds_t)((longest % 1000) * 1000)};
-    if (event_add(&d->stop_ev, &tv))
-        fatal("event_add failed for the stop deadline");
+    timer_arm_ms(&d->stop_ev, longest);
     daemon_maybe_finish(d);
 }
 
@@ -516,19 +513,16 @@ static void assign_events(Daemon *d)
     event_assign(&d->watchdog_ev, d->base, -1, EV_PERSIST, watchdog_cb, d);
 }
 
-static bool add_ms(struct event *ev, int64_t ms)
-{
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    return event_add(ev, &tv) == 0;
-}
-
 static bool arm_events(Daemon *d)
 {
     int64_t wd_ms = sd_watchdog_usec() / 2000;
+    if (wd_ms > 0)
+        timer_arm_ms(&d->watchdog_ev, wd_ms);
+    if (d->cfg->recount_interval_ms > 0)
+        timer_arm_ms(&d->safety_ev, d->cfg->recount_interval_ms);
     return event_add(&d->sig_term, NULL) == 0 && event_add(&d->sig_int, NULL) == 0 &&
            event_add(&d->sig_hup, NULL) == 0 && event_add(&d->sig_usr1, NULL) == 0 &&
-           event_add(&d->sig_chld, NULL) == 0 && (wd_ms <= 0 || add_ms(&d->watchdog_ev, wd_ms)) &&
-           (d->cfg->recount_interval_ms <= 0 || add_ms(&d->safety_ev, d->cfg->recount_interval_ms));
+           event_add(&d->sig_chld, NULL) == 0;
 }
 
 /* The maintenance connection carries releases, heartbeat verdicts and

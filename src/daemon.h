@@ -13,6 +13,7 @@
 #include "db.h"
 #include "maint.h"
 #include "memwatch.h"
+#include "mustcheck.h"
 #include "notify.h"
 #include "stage.h"
 
@@ -65,9 +66,9 @@ typedef struct Daemon {
     DaemonStats st;
 } Daemon;
 
-int daemon_run(Config *cfg, const char *conf_path, const char *opt_dsn);
+int daemon_run(Config *cfg, const char *conf_path, const char *opt_dsn) MUSTCHECK;
 Stage *daemon_stage(Daemon *d, const char *name);
-bool daemon_add_stage(Daemon *d, const StageConf *sc, const Config *cfg, char *err);
+bool daemon_add_stage(Daemon *d, const StageConf *sc, const Config *cfg, char *err) MUSTCHECK;
 Worker *daemon_worker_by_pid(Daemon *d, pid_t pid);
 Worker *daemon_worker_by_id(Daemon *d, const char *id);
 bool daemon_db_settled(const Daemon *d, int64_t window_ms);

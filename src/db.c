@@ -132,9 +132,7 @@ static void arm(DbConn *db, short what)
 
 static void schedule_retry(DbConn *db)
 {
-    struct timeval tv = {db->backoff_ms / 1000, (db->backoff_ms % 1000) * 1000};
-    if (event_add(&db->retry_ev, &tv))
-        fatal("event_add failed for the reconnect timer");
+    timer_arm_ms(&db->retry_ev, db->backoff_ms);
     db->backoff_ms = db->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : db->backoff_ms * 2;
 }
 
@@ -395,12 +393,7 @@ static void arm_delay(DbConn *db)
             first = q->due_ms;
     if (!first)
         return;
-    int64_t ms = first - mono_ms();
-    if (ms < 0)
-        ms = 0;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    if (event_add(&db->delay_ev, &tv))
-        fatal("event_add failed for a query re-send timer");
+    timer_arm_ms(&db->delay_ev, first - mono_ms());
 }
 
 /* A persistent query failed: keep it aside and send it again after a backoff. */

@@ -8,6 +8,8 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
+#include "mustcheck.h"
+
 typedef struct DbConn DbConn;
 
 /* Called with the query's last result, or NULL when the connection was lost
@@ -29,12 +31,12 @@ enum {
     DBQ_SETUP = 1u << 1, /* may run before the gate opens (start-up sequence) */
 };
 
-DbConn *db_new(struct event_base *base, const char *dsn, const DbHooks *hooks);
+DbConn *db_new(struct event_base *base, const char *dsn, const DbHooks *hooks) MUSTCHECK;
 void db_start(DbConn *db);
 bool db_query(DbConn *db, const char *sql, int nparams, const char *const *params, unsigned flags,
-              DbResultCb cb, void *arg);
+              DbResultCb cb, void *arg) MUSTCHECK;
 bool db_query_persist(DbConn *db, const char *label, const char *sql, int nparams,
-                      const char *const *params, DbResultCb cb, void *arg);
+                      const char *const *params, DbResultCb cb, void *arg) MUSTCHECK;
 void db_configure(DbConn *db, const char *name, int lock_timeout_ms, int statement_timeout_ms);
 void db_open_gate(DbConn *db);
 void db_reconnect(DbConn *db, const char *why);

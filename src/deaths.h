@@ -7,12 +7,14 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "mustcheck.h"
+
 /* $1 = how many, within the last hour: id, stage, host, reason, ago_s,
  * last_lines, pid. Works on a schema without last_lines too (null). */
 extern const char deaths_sql[];
 /* $1 = worker id, $2 = its last lines */
 extern const char deaths_record_sql[];
 
-json_t *deaths_json(PGresult *r);
+json_t *deaths_json(PGresult *r) MUSTCHECK;
 
 #endif

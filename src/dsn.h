@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mustcheck.h"
+
 typedef const char *(*GetenvFn)(const char *name);
 
 typedef enum {
@@ -23,9 +25,9 @@ const char *dsn_pick(const char *opt_d, const char *conf_dsn, GetenvFn env);
 const char *dsn_pick_source(const char *opt_d, const char *conf_dsn, GetenvFn env,
                             DsnSource *src);
 const char *dsn_source_name(DsnSource src);
-bool dsn_check(const char *dsn, char *why, size_t n);
-bool dsn_resolve(const char *opt_d, const char *conf_dsn, GetenvFn env, const char **out,
-                 char *err, size_t n);
+bool dsn_check(const char *dsn, char *why, size_t n) MUSTCHECK;
+bool dsn_resolve(const char *opt_d, const char *conf_dsn, GetenvFn env, const char **out, char *err,
+                 size_t n) MUSTCHECK;
 void dsn_scrub(const char *dsn, char *msg, size_t n);
 
 #endif

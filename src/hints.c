@@ -2,6 +2,7 @@
  * stage named gets a wake or a recount, a worker named gets its row read
  * (verify.c), a bad payload recounts every stage; nothing is a verdict. */
 #include "hints.h"
+#include "clock.h"
 
 #include <string.h>
 
@@ -34,8 +35,8 @@ void hints_badlog_cb(evutil_socket_t fd, short what, void *arg)
 
 static void log_bad(Daemon *d, const char *channel, const char *payload)
 {
-    if (d->bad_logged == 0 && event_add(&d->badlog_ev, &(struct timeval){BADLOG_WINDOW_MS / 1000, 0}))
-        fatal("event_add failed for the bad-payload window");
+    if (d->bad_logged == 0)
+        timer_arm_ms(&d->badlog_ev, BADLOG_WINDOW_MS);
     if (d->bad_logged >= BADLOG_PER_WINDOW) {
         d->bad_suppressed++;
         return;

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "daemon.h"
 #include "http_conns.h"
 #include "http_gate.h"
@@ -233,8 +234,7 @@ static int batch_join(Http *h, struct evhttp_request *req, PendingKind kind, lon
             free(w);
             return 0;
         }
-        if (event_add(&b->timer, &(struct timeval){PENDING_TIMEOUT_S, 0}))
-            log_warn("http: unable to arm a request timer (the reply waits for the database)");
+        timer_arm_ms(&b->timer, PENDING_TIMEOUT_S * 1000);
         b->next = h->batches;
         h->batches = b;
     }
@@ -374,7 +374,7 @@ static bool control_allowed(Http *h, struct evhttp_request *req)
     const Config *cfg = h->d->cfg;
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     const char *host = evhttp_find_header(in, "Host");
-    if (!http_host_allowed(host, cfg->http_listen)) {
+    if (!http_host_allowed(host, cfg->http_host, cfg->http_port)) {
         reply_error(req, 403, "Host \"%s\" is neither %s nor a loopback name: control calls "
                               "go to http://%s",
                     host ? host : "", cfg->http_listen, cfg->http_listen);
@@ -382,11 +382,11 @@ static bool control_allowed(Http *h, struct evhttp_request *req)
     }
     const char *origin = evhttp_find_header(in, "Origin");
     if (origin && (strncasecmp(origin, "http://", 7) != 0 ||
-                   !http_host_allowed(origin + 7, cfg->http_listen))) {
+                   !http_host_allowed(origin + 7, cfg->http_host, cfg->http_port))) {
         reply_error(req, 403, "cross-origin control call refused (Origin %s)", origin);
         return false;
     }
-    if (!cfg->control_token && !http_listen_is_loopback(cfg->http_listen)) {
+    if (!cfg->control_token && !http_listen_is_loopback(cfg->http_host)) {
         reply_error(req, 403, "control calls are off: http_listen %s is reachable from other "
                               "machines and control_token is unset (set control_token)",
                     cfg->http_listen);
@@ -507,7 +507,7 @@ static void request_cb(struct evhttp_request *req, void *arg)
     if (!path || !*path)
         path = "/";
     const char *host = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
-    if (!http_read_host_ok(host, h->d->cfg->http_listen)) {
+    if (!http_read_host_ok(host, h->d->cfg->http_host, h->d->cfg->http_port)) {
         reply_error(req, 403, "Host \"%.100s\" is neither %s nor a loopback name (a loopback "
                               "listener answers to its own names only)",
                     host, h->d->cfg->http_listen);
@@ -533,37 +533,11 @@ static void request_cb(struct evhttp_request *req, void *arg)
 
 /* ---------------------------------------------------------------- life */
 
-/* Splits "HOST:PORT" ("[v6]:PORT" too) into host and port; config.c checked it. */
-static bool split_listen(const char *listen, char *host, size_t n, unsigned short *port)
-{
-    const char *colon = strrchr(listen, ':');
-    if (!colon || colon == listen)
-        return false;
-    const char *b = listen, *e = colon;
-    if (*b == '[' && e[-1] == ']')
-        b++, e--;
-    if ((size_t)(e - b) >= n)
-        return false;
-    memcpy(host, b, (size_t)(e - b));
-    host[e - b] = '\0';
-    long p = strtol(colon + 1, NULL, 10);
-    if (p < 1 || p > 65535)
-        return false;
-    *port = (unsigned short)p;
-    return true;
-}
-
 /* http_new listens on cfg->http_listen, on that address only; NULL with err
  * ("unable to listen on ...") when it cannot, which stops the start-up. */
 Http *http_new(Daemon *d, char *err)
 {
     const char *listen = d->cfg->http_listen;
-    char host[256];
-    unsigned short port;
-    if (!listen || !split_listen(listen, host, sizeof host, &port)) {
-        snprintf(err, ERR_LEN, "http_listen \"%s\" is not HOST:PORT", listen ? listen : "");
-        return NULL;
-    }
     Http *h = calloc(1, sizeof *h);
     if (!h || !(h->http = evhttp_new(d->base))) {
         free(h);
@@ -579,7 +553,7 @@ Http *http_new(Daemon *d, char *err)
     evhttp_set_max_headers_size(h->http, MAX_HEADERS);
     evhttp_set_gencb(h->http, request_cb, h);
     errno = 0;
-    h->sock = evhttp_bind_socket_with_handle(h->http, host, port);
+    h->sock = evhttp_bind_socket_with_handle(h->http, d->cfg->http_host, d->cfg->http_port);
     if (!h->sock) {
         int e = errno;
         snprintf(err, ERR_LEN, "unable to listen on %s: %s (set http_listen to a free address)",
@@ -595,7 +569,7 @@ Http *http_new(Daemon *d, char *err)
     if (!(h->tasks = http_tasks_new(d, h)))
         log_warn("http: out of memory for /tasks (it answers 404)");
     log_info("http: listening on %s", listen);
-    if (!d->cfg->control_token && !http_listen_is_loopback(listen))
+    if (!d->cfg->control_token && !http_listen_is_loopback(d->cfg->http_host))
         log_warn("http: %s is reachable from other machines and control_token is unset: "
                  "control calls are refused (set control_token to allow them)", listen);
     return h;

@@ -8,12 +8,14 @@
 #include <stdbool.h>
 #include <jansson.h>
 
+#include "mustcheck.h"
+
 struct Daemon;
 struct evbuffer;
 
 typedef struct Http Http;
 
-Http *http_new(struct Daemon *d, char *err);
+Http *http_new(struct Daemon *d, char *err) MUSTCHECK;
 void http_free(Http *h);
 void http_metrics(const Http *h, struct evbuffer *out);
 
@@ -22,6 +24,6 @@ void http_reply_json(struct evhttp_request *req, int code, json_t *j);
 void http_reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void http_method_not_allowed(struct evhttp_request *req, const char *allow);
-bool http_control_gate(Http *h, struct evhttp_request *req);
+bool http_control_gate(Http *h, struct evhttp_request *req) MUSTCHECK;
 
 #endif

@@ -25,6 +25,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define ACCEPT_PAUSE_MS 1000
@@ -169,9 +170,7 @@ static void accept_error_cb(struct evconnlistener *lev, void *arg)
     warn(c, what);
     c->in_error = true;
     update_listener(c);
-    struct timeval tv = {ACCEPT_PAUSE_MS / 1000, (ACCEPT_PAUSE_MS % 1000) * 1000};
-    if (event_add(&c->resume_ev, &tv))
-        fatal("event_add failed for the HTTP accept pause");
+    timer_arm_ms(&c->resume_ev, ACCEPT_PAUSE_MS);
 }
 
 /* http_conns_new guards lev (evhttp's listener) and counts http's

@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "mustcheck.h"
+
 struct event_base;
 struct evhttp;
 struct evconnlistener;
@@ -20,8 +22,8 @@ typedef struct HttpConnStats {
 } HttpConnStats;
 
 int http_conns_default_cap(void);
-HttpConns *http_conns_new(struct event_base *base, struct evhttp *http,
-                          struct evconnlistener *lev, int cap);
+HttpConns *http_conns_new(struct event_base *base, struct evhttp *http, struct evconnlistener *lev,
+                          int cap) MUSTCHECK;
 void http_conns_stop(HttpConns *c);
 void http_conns_free(HttpConns *c);
 HttpConnStats http_conns_stats(const HttpConns *c);

@@ -4,34 +4,44 @@
 #include "http_gate.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-/* http_host_allowed: is host (a Host header, or an Origin's host part) the
- * listen address itself or a loopback name with its port? Anything else is
- * refused for control calls: a DNS-rebinding page carries its own name. */
-bool http_host_allowed(const char *host, const char *listen)
+static bool same_name(const char *a, size_t n, const char *b)
 {
-    if (!host || !*host || !listen)
+    return strlen(b) == n && strncasecmp(a, b, n) == 0;
+}
+
+/* http_host_allowed: is host (a Host header, or an Origin's host part) the
+ * listen host itself or a loopback name, with the listen port (left out:
+ * 80)? Anything else is refused for control calls: a DNS-rebinding page
+ * carries its own name. */
+bool http_host_allowed(const char *host, const char *listen_host, unsigned listen_port)
+{
+    if (!host || !*host || !listen_host)
         return false;
-    if (strcasecmp(host, listen) == 0)
+    size_t v6 = *host == '['; /* 1: the name is in brackets */
+    const char *end = v6 ? strchr(host, ']') : strrchr(host, ':');
+    if (v6 && !end)
+        return false;
+    if (v6)
+        end++;
+    else if (!end)
+        end = host + strlen(host);
+    char port[8];
+    snprintf(port, sizeof port, "%u", listen_port);
+    if (*end ? *end != ':' || strcmp(end + 1, port) != 0 : listen_port != 80)
+        return false;
+    /* a [v6] name is compared without its brackets, as http_host keeps it */
+    size_t n = (size_t)(end - host);
+    if (same_name(host + v6, n - 2 * v6, listen_host))
         return true;
-    const char *colon = strrchr(listen, ':');
-    if (!colon)
-        return false;
-    const char *port = colon + 1;
     static const char *const loopback[] = {"localhost", "127.0.0.1", "[::1]"};
-    for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++) {
-        size_t n = strlen(loopback[i]);
-        if (strncasecmp(host, loopback[i], n) != 0)
-            continue;
-        if (host[n] == ':' && strcmp(host + n + 1, port) == 0)
+    for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++)
+        if (same_name(host, n, loopback[i]))
             return true;
-        if (host[n] == '\0' && strcmp(port, "80") == 0) /* the default port is left out */
-            return true;
-    }
-    return strcmp(port, "80") == 0 && strlen(host) == (size_t)(colon - listen) &&
-           strncasecmp(host, listen, (size_t)(colon - listen)) == 0;
+    return false;
 }
 
 /* http_token_equal compares in time that depends on the expected token's
@@ -45,21 +55,12 @@ bool http_token_equal(const char *given, const char *expected)
     return diff == 0;
 }
 
-/* http_listen_is_loopback: is listen ("HOST:PORT") reachable from this
- * machine only (127.0.0.0/8, ::1, localhost)? */
-bool http_listen_is_loopback(const char *listen)
+/* http_listen_is_loopback: is a listener on host (Config.http_host) reachable
+ * from this machine only (127.0.0.0/8, ::1, localhost)? */
+bool http_listen_is_loopback(const char *host)
 {
-    const char *colon = listen ? strrchr(listen, ':') : NULL;
-    if (!colon)
+    if (!host)
         return false;
-    char host[64];
-    const char *b = listen, *e = colon;
-    if (*b == '[' && e > b && e[-1] == ']')
-        b++, e--;
-    if ((size_t)(e - b) >= sizeof host)
-        return false;
-    memcpy(host, b, (size_t)(e - b));
-    host[e - b] = '\0';
     struct in_addr v4;
     struct in6_addr v6;
     if (inet_pton(AF_INET, host, &v4) == 1)
@@ -74,7 +75,8 @@ bool http_listen_is_loopback(const char *listen)
  * whose name was rebound to 127.0.0.1 reads nothing; a request without Host
  * (HTTP/1.0, no browser) is no rebinding. Off loopback, any: Prometheus and
  * monitors use whatever name they know the machine by. */
-bool http_read_host_ok(const char *host, const char *listen)
+bool http_read_host_ok(const char *host, const char *listen_host, unsigned listen_port)
 {
-    return !host || !http_listen_is_loopback(listen) || http_host_allowed(host, listen);
+    return !host || !http_listen_is_loopback(listen_host) ||
+           http_host_allowed(host, listen_host, listen_port);
 }

@@ -4,9 +4,9 @@
 
 #include <stdbool.h>
 
-bool http_host_allowed(const char *host, const char *listen);
-bool http_listen_is_loopback(const char *listen);
-bool http_read_host_ok(const char *host, const char *listen);
+bool http_host_allowed(const char *host, const char *listen_host, unsigned listen_port);
+bool http_listen_is_loopback(const char *host);
+bool http_read_host_ok(const char *host, const char *listen_host, unsigned listen_port);
 bool http_token_equal(const char *given, const char *expected);
 
 #endif

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "daemon.h"
 #include "deaths.h"
 #include "http.h"
@@ -141,7 +142,7 @@ static void start(HttpTasks *t, struct evhttp_request *req, const char *action, 
         http_reply_error(req, 503, "the database is not connected");
         return;
     }
-    event_add(&w->timer, &(struct timeval){WAIT_S, 0});
+    timer_arm_ms(&w->timer, WAIT_S * 1000);
     w->next = t->waits;
     t->waits = w;
 }

@@ -8,6 +8,8 @@
 
 #include <stdbool.h>
 
+#include "mustcheck.h"
+
 struct Daemon;
 struct Http;
 struct evhttp_request;
@@ -15,7 +17,7 @@ struct evbuffer;
 
 typedef struct HttpTasks HttpTasks;
 
-HttpTasks *http_tasks_new(struct Daemon *d, struct Http *h);
+HttpTasks *http_tasks_new(struct Daemon *d, struct Http *h) MUSTCHECK;
 bool http_tasks_route(HttpTasks *t, struct evhttp_request *req, const char *path);
 void http_tasks_metrics(HttpTasks *t, struct evbuffer *out);
 void http_tasks_free(HttpTasks *t);

@@ -16,17 +16,17 @@
 #define MAX_REPLY (4u << 20)
 
 /* httpcli_addr is the HOST:PORT to call for http_listen: a wildcard address
- * is reached through loopback. Without a configuration: the default. */
+ * is reached through loopback, and a v6 address is put back in brackets for
+ * the URL. Without a configuration: the default. */
 const char *httpcli_addr(const Config *cfg, char *buf, size_t n)
 {
-    const char *listen = cfg && cfg->http_listen ? cfg->http_listen : "127.0.0.1:6464";
-    const char *colon = strrchr(listen, ':');
-    if (colon && strncmp(listen, "0.0.0.0:", 8) == 0)
-        snprintf(buf, n, "127.0.0.1%s", colon);
-    else if (colon && strncmp(listen, "[::]:", 5) == 0)
-        snprintf(buf, n, "[::1]%s", colon);
-    else
-        snprintf(buf, n, "%s", listen);
+    const char *host = cfg ? cfg->http_host : CFG_HTTP_HOST_DEFAULT;
+    unsigned port = cfg ? cfg->http_port : CFG_HTTP_PORT_DEFAULT;
+    if (strcmp(host, "0.0.0.0") == 0)
+        host = "127.0.0.1";
+    else if (strcmp(host, "::") == 0)
+        host = "::1";
+    snprintf(buf, n, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
     return buf;
 }
 

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "mustcheck.h"
 
 typedef struct HttpReply {
     long code;  /* HTTP status */
@@ -16,7 +17,7 @@ typedef struct HttpReply {
 
 const char *httpcli_addr(const Config *cfg, char *buf, size_t n);
 bool httpcli_call(const Config *cfg, bool post, const char *path, HttpReply *out, char *err,
-                  size_t errlen);
+                  size_t errlen) MUSTCHECK;
 void httpcli_reply_free(HttpReply *r);
 
 #endif

@@ -9,9 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#ifndef MUSTCHECK
-#define MUSTCHECK __attribute__((warn_unused_result))
-#endif
+#include "mustcheck.h"
 
 /* Comment lines (without the "; "), in the order they were added. */
 typedef struct ImportNotes {
@@ -57,7 +55,8 @@ typedef struct ImportEnv {
 
 void import_doc_init(ImportDoc *d, const char *kind, const char *file);
 void import_doc_free(ImportDoc *d);
-ImportStage *import_stage_add(ImportDoc *d, const char *orig_name, const char *source, int line);
+ImportStage *import_stage_add(ImportDoc *d, const char *orig_name, const char *source,
+                              int line) MUSTCHECK;
 void import_note(ImportDoc *d, ImportNotes *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 char *import_strdup(ImportDoc *d, const char *s);

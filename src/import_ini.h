@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mustcheck.h"
+
 typedef struct IniOpt {
     char *key;   /* lowercased, as configparser's optionxform does */
     char *value; /* continuation lines joined with "\n", stripped */
@@ -26,10 +28,11 @@ typedef struct Ini {
     IniSect defaults; /* [DEFAULT]: every section falls back to it */
 } Ini;
 
-bool ini_read(Ini *ini, const char *file, const char *data, size_t len, char *err, size_t errlen);
+bool ini_read(Ini *ini, const char *file, const char *data, size_t len, char *err,
+              size_t errlen) MUSTCHECK;
 void ini_free(Ini *ini);
 const IniOpt *ini_get(const Ini *ini, const IniSect *s, const char *key);
-char **shlex_split_posix(const char *s, char *err, size_t errlen);
-char **shlex_tokens(const char *s, char *err, size_t errlen);
+char **shlex_split_posix(const char *s, char *err, size_t errlen) MUSTCHECK;
+char **shlex_tokens(const char *s, char *err, size_t errlen) MUSTCHECK;
 
 #endif

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
-int lockfile_take(const char *path, char *err, size_t n);
+#include "mustcheck.h"
+
+int lockfile_take(const char *path, char *err, size_t n) MUSTCHECK;
 
 #endif

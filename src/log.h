@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mustcheck.h"
+
 typedef enum { LOG_FATAL, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_NOISE } LogLevel;
 
 extern LogLevel log_level; /* set once from -v / PGWAKE_LOG_LEVEL; read by the macros */
@@ -13,7 +15,7 @@ extern LogLevel log_level; /* set once from -v / PGWAKE_LOG_LEVEL; read by the m
 void log_msg(LogLevel level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 _Noreturn void log_fatal_at(const char *file, int line, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-bool log_level_parse(const char *name, LogLevel *out);
+bool log_level_parse(const char *name, LogLevel *out) MUSTCHECK;
 void log_escape(const char *in, size_t inlen, char *out, size_t outlen);
 
 #define LOG_AT(lvl, ...) do { if (log_level >= (lvl)) log_msg((lvl), __VA_ARGS__); } while (0)

@@ -10,6 +10,8 @@
 #include <sys/types.h>
 #include <jansson.h>
 
+#include "mustcheck.h"
+
 #define LOGTAIL_MAX_LINES 5000
 #define LOGTAIL_READ_MAX (4 << 20)
 
@@ -17,9 +19,9 @@
  * prefix names that worker id (NULL: all). Returns the array (or NULL with
  * err), and the newest file's size in *size (where `tail -f` goes on). */
 json_t *logtail_lines(const char *path, int backups, int want, const char *worker, off_t *size,
-                      char *err, size_t n);
+                      char *err, size_t n) MUSTCHECK;
 /* {"file": path, "lines": [...], "size": bytes} */
 json_t *logtail_json(const char *path, int backups, int want, const char *worker, char *err,
-                     size_t n);
+                     size_t n) MUSTCHECK;
 
 #endif

@@ -44,15 +44,6 @@ struct Maint {
     int64_t down_since_ms;
 };
 
-static void add_ms(struct event *ev, int64_t ms)
-{
-    if (ms < 0)
-        ms = 0;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    if (event_add(ev, &tv))
-        fatal("event_add failed for a maintenance timer");
-}
-
 /* ---------------------------------------------------------------- alerts */
 
 static void alert_rows(Maint *m, PGresult *res)
@@ -136,7 +127,7 @@ void maint_rearm_local(Maint *m)
                 first = w->hb_deadline_ms;
     event_del(&m->local_ev);
     if (first)
-        add_ms(&m->local_ev, first + LOCAL_BATCH_MS - mono_ms());
+        timer_arm_ms(&m->local_ev, first + LOCAL_BATCH_MS - mono_ms());
 }
 
 /* The verdict of one worker's deadline (arg is the worker: worker_retire
@@ -236,7 +227,7 @@ static void expire_cb(void *arg, PGresult *res)
         m->expire_failures++;
         log_error("expire_leases failed: %s (again in %lld ms)", PQresultErrorMessage(res),
                   (long long)ms);
-        add_ms(&m->expire_ev, ms);
+        timer_arm_ms(&m->expire_ev, ms);
         return;
     }
     m->expire_failures = 0;
@@ -248,7 +239,9 @@ static void expire_cb(void *arg, PGresult *res)
     claim_and_alert(m, "ARRAY(SELECT pgwake.unalerted_deaths())", 0, NULL);
     if (!PQgetisnull(res, 0, 2)) {
         int64_t ms = (int64_t)(atof(PQgetvalue(res, 0, 2)) * 1000.0) + 1;
-        add_ms(&m->expire_ev, ms < MIN_RETRY_MS ? MIN_RETRY_MS : ms > MAX_SLEEP_MS ? MAX_SLEEP_MS : ms);
+        timer_arm_ms(&m->expire_ev, ms < MIN_RETRY_MS   ? MIN_RETRY_MS
+                                    : ms > MAX_SLEEP_MS ? MAX_SLEEP_MS
+                                                        : ms);
     }
 }
 
@@ -268,7 +261,7 @@ static void lock_cb(void *arg, PGresult *res)
         if (res)
             log_error("unable to try the maintenance lock: %s", PQresultErrorMessage(res));
         if (res && m->up)
-            add_ms(&m->poll_ev, m->d->cfg->maintenance_poll_ms);
+            timer_arm_ms(&m->poll_ev, m->d->cfg->maintenance_poll_ms);
         return;
     }
     bool got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -278,7 +271,7 @@ static void lock_cb(void *arg, PGresult *res)
     if (got) {
         m->holder_info[0] = '\0';
         event_del(&m->poll_ev);
-        add_ms(&m->expire_ev, 0);
+        timer_arm_ms(&m->expire_ev, 0);
         return;
     }
     /* pg_try_advisory_lock is open to every role: say who keeps it, once per holder. */
@@ -288,7 +281,7 @@ static void lock_cb(void *arg, PGresult *res)
         log_info("maintenance: held by another session (%s); trying again every %lld ms", info,
                  (long long)m->d->cfg->maintenance_poll_ms);
     snprintf(m->holder_info, sizeof m->holder_info, "%s", info);
-    add_ms(&m->poll_ev, m->d->cfg->maintenance_poll_ms);
+    timer_arm_ms(&m->poll_ev, m->d->cfg->maintenance_poll_ms);
 }
 
 static void try_lock(Maint *m)
@@ -319,7 +312,7 @@ void maint_remote_change(Maint *m)
         if (due <= REMOTE_RECHECK_MS)
             return;
     }
-    add_ms(&m->expire_ev, REMOTE_RECHECK_MS);
+    timer_arm_ms(&m->expire_ev, REMOTE_RECHECK_MS);
 }
 
 bool maint_holder(const Maint *m) { return m->holder; }
@@ -353,7 +346,7 @@ void maint_conn_up(Maint *m)
         for (Worker *w = d->stages[i]->workers; w; w = w->next)
             w->hb_inflight = false;
     try_lock(m);
-    add_ms(&m->local_ev, 0);
+    timer_arm_ms(&m->local_ev, 0);
 }
 
 /* maint_conn_down: the lock went with the session; deadlines wait for it. */
@@ -388,7 +381,7 @@ void maint_on_down(Maint *m)
     if (!m->down_since_ms) {
         m->down_since_ms = mono_ms();
         if (m->d->alerter)
-            add_ms(&m->dbdown_ev, m->d->cfg->alerts.db_down_alert_ms);
+            timer_arm_ms(&m->dbdown_ev, m->d->cfg->alerts.db_down_alert_ms);
     }
 }
 

@@ -5,11 +5,13 @@
 
 #include <stdbool.h>
 
+#include "mustcheck.h"
+
 struct Daemon;
 struct Worker;
 typedef struct Maint Maint;
 
-Maint *maint_new(struct Daemon *d);
+Maint *maint_new(struct Daemon *d) MUSTCHECK;
 void maint_free(Maint *m);
 void maint_conn_up(Maint *m);
 void maint_conn_down(Maint *m);

@@ -4,6 +4,7 @@
  * stop is refunded, later ones count as attempts (pgwake.memory_stop). The timer
  * exists only while such workers do. */
 #include "memwatch.h"
+#include "clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,15 +72,15 @@ static bool sample(MemWatch *mw)
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     MemWatch *mw = arg;
-    if (sample(mw) && event_add(&mw->ev, &(struct timeval){MEMWATCH_MS / 1000, 0}))
-        fatal("event_add failed for the memory watch");
+    if (sample(mw))
+        timer_arm_ms(&mw->ev, MEMWATCH_MS);
 }
 
 /* memwatch_kick starts sampling when a worker of a limited stage appears. */
 void memwatch_kick(MemWatch *mw)
 {
-    if (!evtimer_pending(&mw->ev, NULL) && event_add(&mw->ev, &(struct timeval){MEMWATCH_MS / 1000, 0}))
-        fatal("event_add failed for the memory watch");
+    if (!evtimer_pending(&mw->ev, NULL))
+        timer_arm_ms(&mw->ev, MEMWATCH_MS);
 }
 
 MemWatch *memwatch_new(struct Daemon *d)

@@ -5,12 +5,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "mustcheck.h"
+
 struct Daemon;
 typedef struct MemWatch MemWatch;
 
-MemWatch *memwatch_new(struct Daemon *d);
+MemWatch *memwatch_new(struct Daemon *d) MUSTCHECK;
 void memwatch_kick(MemWatch *mw);
 void memwatch_free(MemWatch *mw);
-int64_t proc_rss_bytes(pid_t pid);
+int64_t proc_rss_bytes(pid_t pid) MUSTCHECK;
 
 #endif

@@ -9,9 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef MUSTCHECK
-#define MUSTCHECK __attribute__((warn_unused_result))
-#endif
+#include "mustcheck.h"
 
 /* One per stage: path, fd, size, limits, dropped-line counter (opaque). */
 typedef struct OutLog OutLog;
@@ -22,7 +20,7 @@ void outlog_set_limits(OutLog *o, int64_t max_bytes, int backups);
 void outlog_write_line(OutLog *o, const char *worker_id, const char *line, size_t len);
 uint64_t outlog_dropped(const OutLog *o);
 const char *outlog_path(const OutLog *o);
-bool outlog_reopen(OutLog *o);
+bool outlog_reopen(OutLog *o) MUSTCHECK;
 void outlog_close(OutLog *o);
 
 #define TAIL_LINES 8      /* lines a TailRing keeps */

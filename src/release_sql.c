@@ -13,6 +13,7 @@
 #include <event2/event_struct.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "daemon.h"
 #include "errfmt.h"
 #include "log.h"
@@ -79,15 +80,6 @@ static const Failure *fail_find(const Failure *f, int n, const char *worker_id)
     return NULL;
 }
 
-static void arm_ms(ReleaseSql *r, double ms)
-{
-    if (ms < 0)
-        ms = 0;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((long long)ms % 1000 * 1000)};
-    if (event_add(&r->retry_ev, &tv))
-        log_error("release_sql: unable to arm the retry timer");
-}
-
 /* log_row says what row i of the last call changed since the one before
  * (old): a release done after a failure, a new failure or a new attempt. */
 static void log_row(const Failure *old, int nold, PGresult *res, int i)
@@ -135,7 +127,7 @@ static void retry_cb(void *arg, PGresult *res)
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         log_error("release_sql: unable to retry failed releases: %s (again in 60 s)",
                   PQresultErrorMessage(res));
-        arm_ms(r, 60000);
+        timer_arm_ms(&r->retry_ev, 60000);
         return;
     }
     int n = PQntuples(res), kept = 0;
@@ -159,7 +151,8 @@ static void retry_cb(void *arg, PGresult *res)
         r->again = false;
         retry_call(r);
     } else if (next_s >= 0) {
-        arm_ms(r, next_s * 1000 < RETRY_FLOOR_MS ? RETRY_FLOOR_MS : next_s * 1000);
+        timer_arm_ms(&r->retry_ev,
+                     next_s * 1000 < RETRY_FLOOR_MS ? RETRY_FLOOR_MS : (int64_t)(next_s * 1000));
     }
 }
 
@@ -328,7 +321,7 @@ void release_sql_worker_ended(ReleaseSql *r, const char *worker_id)
     if (r->inflight)
         r->again = true;
     else if (!evtimer_pending(&r->retry_ev, NULL) || r->nfails)
-        arm_ms(r, HINT_DELAY_MS);
+        timer_arm_ms(&r->retry_ev, HINT_DELAY_MS);
 }
 
 /* release_sql_failing counts the failing releases of stage (/metrics). */

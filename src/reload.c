@@ -16,8 +16,9 @@
 static void keep_running_values(Config *n, const Config *old)
 {
     /* host, http_listen and lock_file apply at the next start only. */
-    char **fields[] = {&n->host, &n->http_listen, &n->lock_file};
-    char *const olds[] = {old->host, old->http_listen, old->lock_file};
+    char **fields[] = {&n->host, &n->http_listen, &n->http_host, &n->lock_file};
+    char *const olds[] = {old->host, old->http_listen, old->http_host, old->lock_file};
+    n->http_port = old->http_port;
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         char *copy = olds[i] ? strdup(olds[i]) : NULL;
         if (olds[i] && !copy)

@@ -7,6 +7,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "mustcheck.h"
+
 struct Daemon;
 struct Stage;
 struct evbuffer;
@@ -21,9 +23,9 @@ extern const char report_status_sql[];
  * {stage, done, total} in pipeline order). */
 extern const char report_runs_sql[];
 
-json_t *report_status(struct Daemon *d, PGresult *res);
-json_t *report_stage(struct Stage *s, PGresult *res);
+json_t *report_status(struct Daemon *d, PGresult *res) MUSTCHECK;
+json_t *report_stage(struct Stage *s, PGresult *res) MUSTCHECK;
 void report_metrics(struct Daemon *d, struct evbuffer *out);
-json_t *report_runs(PGresult *res);
+json_t *report_runs(PGresult *res) MUSTCHECK;
 
 #endif

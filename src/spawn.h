@@ -8,9 +8,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#ifndef MUSTCHECK
-#define MUSTCHECK __attribute__((warn_unused_result))
-#endif
+#include "mustcheck.h"
 
 #define SPAWN_MAX_GROUPS 64 /* supplementary groups a worker user may have */
 
@@ -50,9 +48,9 @@ pid_t spawn_start(const SpawnReq *r, int *exec_status_fd, char *err, size_t errl
 bool spawn_errno_ours(int e);
 pid_t spawn_reap(int *status, bool (*leader)(pid_t pid, void *arg), void *arg);
 #define SPAWN_EXEC_SHORT (-2) /* spawn_exec_status: failed for the daemon's fd shortage */
-int spawn_exec_status(int fd, char *reason, size_t n);
+int spawn_exec_status(int fd, char *reason, size_t n) MUSTCHECK;
 
-long long spawn_proc_start_time(pid_t pid);
+long long spawn_proc_start_time(pid_t pid) MUSTCHECK;
 bool spawn_become_subreaper(void) MUSTCHECK;
 void spawn_ensure_std_fds(void);
 

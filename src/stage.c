@@ -17,15 +17,6 @@ static void backoff_cb(evutil_socket_t fd, short what, void *arg);
 static void refill_cb(evutil_socket_t fd, short what, void *arg);
 static void cap_cb(evutil_socket_t fd, short what, void *arg);
 
-static void add_timer(struct event *ev, int64_t ms)
-{
-    if (ms < 0)
-        ms = 0;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    if (event_add(ev, &tv))
-        fatal("event_add failed for a stage timer");
-}
-
 /* stage_new builds a stage for conf, opening its worker log file. */
 Stage *stage_new(Daemon *d, const StageConf *conf, const Config *cfg, char *err)
 {
@@ -184,7 +175,7 @@ static void recount_cb(void *arg, PGresult *res)
         if (!s->conf->pending_sql && PQnfields(res) >= 2 && !PQgetisnull(res, 0, 1)) {
             /* A retry waiting out its backoff notifies nothing when it falls due. */
             double next_s = atof(PQgetvalue(res, 0, 1));
-            add_timer(&s->notbefore_ev, (int64_t)(next_s * 1000.0) + 2);
+            timer_arm_ms(&s->notbefore_ev, (int64_t)(next_s * 1000.0) + 2);
         }
         s->claimable = dec.claimable;
         trends_note(s);
@@ -212,7 +203,7 @@ void stage_recount(Stage *s)
     Daemon *d = s->d;
     WakeDecision dec = stage_decide(s, &(WakeEvent){.kind = WR_RECOUNT});
     if (dec.recount_in_ms >= 0)
-        add_timer(&s->recount_ev, dec.recount_in_ms);
+        timer_arm_ms(&s->recount_ev, dec.recount_in_ms);
     if (!dec.start_recount)
         return;
     event_del(&s->recount_ev);
@@ -247,7 +238,7 @@ void stage_hint(Stage *s, bool fast)
     if (wake_n(s, dec.wake) + spawn_n(s, dec.spawn) > 0)
         dec = stage_decide(s, &(WakeEvent){.kind = WR_FAST_DONE});
     if (dec.recount_in_ms >= 0)
-        add_timer(&s->recount_ev, dec.recount_in_ms);
+        timer_arm_ms(&s->recount_ev, dec.recount_in_ms);
     if (dec.recount)
         stage_recount(s);
 }
@@ -295,7 +286,7 @@ void stage_capped(Stage *s)
     WakeDecision dec = stage_decide(s, &(WakeEvent){.kind = WR_CAPPED});
     if (dec.cap_ms >= 0) {
         event_del(&s->cap_ev);
-        add_timer(&s->cap_ev, dec.cap_ms);
+        timer_arm_ms(&s->cap_ev, dec.cap_ms);
     }
 }
 
@@ -313,11 +304,11 @@ void stage_worker_gone(Stage *s, Worker *w, bool crashed, bool exit_ok)
     if (dec.backoff_ms >= 0) {
         s->st.crashes++;
         event_del(&s->backoff_ev);
-        add_timer(&s->backoff_ev, dec.backoff_ms);
+        timer_arm_ms(&s->backoff_ev, dec.backoff_ms);
         log_info("%s: restart backoff %lld ms", s->name, (long long)dec.backoff_ms);
     }
     if (dec.refill_ms >= 0)
-        add_timer(&s->refill_ev, dec.refill_ms);
+        timer_arm_ms(&s->refill_ev, dec.refill_ms);
     stage_roll(s);
     if (dec.recount)
         stage_recount(s);

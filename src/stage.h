@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "metrics.h"
+#include "mustcheck.h"
 #include "outlog.h"
 #include "wake_rules.h"
 #include "worker.h"
@@ -44,7 +45,8 @@ typedef struct Stage {
     StageStats st;
 } Stage;
 
-Stage *stage_new(struct Daemon *d, const StageConf *conf, const struct Config *cfg, char *err);
+Stage *stage_new(struct Daemon *d, const StageConf *conf, const struct Config *cfg,
+                 char *err) MUSTCHECK;
 void stage_free(Stage *s);
 void stage_hint(Stage *s, bool fast);
 void stage_recount(Stage *s);

@@ -8,12 +8,14 @@
 #ifndef PGWAKE_TASK_METRICS_H
 #define PGWAKE_TASK_METRICS_H
 
+#include "mustcheck.h"
+
 struct Daemon;
 struct evbuffer;
 
 typedef struct TaskMetrics TaskMetrics;
 
-TaskMetrics *task_metrics_new(struct Daemon *d);
+TaskMetrics *task_metrics_new(struct Daemon *d) MUSTCHECK;
 void task_metrics_write(TaskMetrics *m, struct evbuffer *out);
 void task_metrics_free(TaskMetrics *m);
 

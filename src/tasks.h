@@ -10,6 +10,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "mustcheck.h"
+
 #define TASKS_LIMIT_DEFAULT 50
 #define TASKS_LIMIT_MAX 1000
 #define TASKS_ERROR_CUT 300 /* characters of last_error a list row carries; GET /tasks/ID has all */
@@ -33,10 +35,10 @@ extern const char tasks_one_sql[];    /* $1 id: the same columns, last_error and
 extern const char tasks_action_sql[]; /* $1 id $2 'retry'|'cancel': (status before, changed) */
 
 bool tasks_state_valid(const char *s);
-bool tasks_filter_check(const TaskFilter *f, char *err, size_t n);
+bool tasks_filter_check(const TaskFilter *f, char *err, size_t n) MUSTCHECK;
 void tasks_params(const TaskFilter *f, TaskParams *p);
-json_t *tasks_row(PGresult *r, int i);
-json_t *tasks_page(PGresult *r, long limit);
-int tasks_action_outcome(PGresult *r, long id, const char *action, char *msg, size_t n);
+json_t *tasks_row(PGresult *r, int i) MUSTCHECK;
+json_t *tasks_page(PGresult *r, long limit) MUSTCHECK;
+int tasks_action_outcome(PGresult *r, long id, const char *action, char *msg, size_t n) MUSTCHECK;
 
 #endif

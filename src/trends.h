@@ -13,6 +13,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "mustcheck.h"
+
 #define TRENDS_MINUTES 60
 
 struct Stage;
@@ -24,7 +26,7 @@ extern const char trends_done_sql[];
 int64_t trends_now_minute(void);
 void trends_done_range(int64_t *from, int64_t *upto);
 void trends_take_done(PGresult *r, int64_t from, int64_t upto, int64_t now);
-json_t *trends_json(struct Stage *const *stages, int n);
+json_t *trends_json(struct Stage *const *stages, int n) MUSTCHECK;
 void trends_reset(void);
 
 #endif

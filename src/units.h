@@ -7,9 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef MUSTCHECK
-#define MUSTCHECK __attribute__((warn_unused_result))
-#endif
+#include "mustcheck.h"
 
 bool units_parse_duration(const char *s, int64_t *ms_out) MUSTCHECK;
 bool units_parse_size(const char *s, int64_t *bytes_out) MUSTCHECK;

@@ -6,11 +6,13 @@
 
 #include <stdint.h>
 
+#include "mustcheck.h"
+
 struct Daemon;
 struct Worker;
 typedef struct Verify Verify;
 
-Verify *verify_new(struct Daemon *d);
+Verify *verify_new(struct Daemon *d) MUSTCHECK;
 void verify_free(Verify *v);
 void verify_worker(Verify *v, struct Worker *w);
 void verify_all(Verify *v);

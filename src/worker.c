@@ -70,13 +70,6 @@ void worker_set_state(Worker *w, WorkerState s)
     trends_note(w->stage);
 }
 
-static void arm_timer(Worker *w, int64_t ms)
-{
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    if (event_add(&w->timer, &tv))
-        fatal("event_add failed for a worker timer");
-}
-
 static void close_ev_fd(struct event *ev, int *fd)
 {
     if (*fd < 0)
@@ -126,7 +119,8 @@ static void deaths_record(const Worker *w)
     if (tail_join(&w->outbuf.tail, "\n", tail, sizeof tail) == 0)
         return;
     const char *p[] = {w->id, tail};
-    db_query(w->stage->d->mdb, deaths_record_sql, 2, p, 0, NULL, NULL);
+    if (!db_query(w->stage->d->mdb, deaths_record_sql, 2, p, 0, NULL, NULL))
+        wlog_warn(w, "out of memory recording its last lines (the console shows none)");
 }
 
 /* Releases go through the maintenance connection: one blocked by a row lock
@@ -328,7 +322,7 @@ static void adopt_child(Worker *w, pid_t pid, int wake_fd, int out_fd, int exec_
     add_read_ev(w, &w->out_ev, w->out_fd, out_cb);
     add_read_ev(w, &w->exec_ev, w->exec_fd, exec_cb);
     worker_set_state(w, WK_STARTING);
-    arm_timer(w, STARTING_GRACE_MS);
+    timer_arm_ms(&w->timer, STARTING_GRACE_MS);
     s->st.spawns++;
     maint_worker_started(s->d->maint, w);
     if (c->memory_limit)
@@ -475,7 +469,7 @@ static void on_idle_report(Worker *w)
         return;
     }
     worker_set_state(w, WK_IDLE);
-    arm_timer(w, s->conf->idle_timeout_ms);
+    timer_arm_ms(&w->timer, s->conf->idle_timeout_ms);
     stage_roll(s);
 }
 
@@ -561,7 +555,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         signal_group(w, SIGTERM);
         signal_group(w, SIGCONT);
         w->term_sent = true;
-        arm_timer(w, c->kill_timeout_ms);
+        timer_arm_ms(&w->timer, c->kill_timeout_ms);
     } else {
         wlog_warn(w, "still running %lld ms after SIGTERM: SIGKILL", (long long)c->kill_timeout_ms);
         signal_group(w, SIGKILL);
@@ -586,7 +580,7 @@ void worker_stop(Worker *w, const char *why)
         worker_set_state(w, WK_STOPPING);
         if (!send_byte(w, 'S'))
             w->term_sent = false;
-        arm_timer(w, w->stage->conf->stop_timeout_ms);
+        timer_arm_ms(&w->timer, w->stage->conf->stop_timeout_ms);
         return;
     default:
         return;
@@ -616,7 +610,7 @@ static void terminate(Worker *w)
     signal_group(w, SIGTERM);
     signal_group(w, SIGCONT);
     w->term_sent = true;
-    arm_timer(w, w->stage->conf->kill_timeout_ms);
+    timer_arm_ms(&w->timer, w->stage->conf->kill_timeout_ms);
 }
 
 /* worker_declared: a fresh read of the database says this worker is dead or

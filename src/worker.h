@@ -9,6 +9,7 @@
 #include <event2/event_struct.h>
 
 #include "log.h"
+#include "mustcheck.h"
 #include "outlog.h"
 
 struct Stage;
@@ -62,10 +63,10 @@ typedef struct Worker {
 #define wlog_warn(w, fmt, ...) log_warn("%s[%d] " fmt, worker_label(w), (int)(w)->pid, ##__VA_ARGS__)
 #define wlog_debug(w, fmt, ...) log_debug("%s[%d] " fmt, worker_label(w), (int)(w)->pid, ##__VA_ARGS__)
 
-Worker *worker_create(struct Stage *s);
+Worker *worker_create(struct Stage *s) MUSTCHECK;
 void worker_stop(Worker *w, const char *why);
 void worker_kill_now(Worker *w);
-bool worker_wake(Worker *w);
+bool worker_wake(Worker *w) MUSTCHECK;
 void worker_reaped(Worker *w, int status);
 void worker_declared_dead(Worker *w);
 void worker_declared(Worker *w, const char *why);

@@ -22,6 +22,7 @@
 #include "argv.h"
 #include "config.h"
 #include "config_keys.h"
+#include "httpcli.h"
 
 #define DATA "tests/unit/data/config"
 
@@ -125,6 +126,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->log_max_bytes, 50 * 1024 * 1024);
     assert_int_equal(cfg->log_backups, 10);
     assert_string_equal(cfg->http_listen, "127.0.0.1:6464");
+    assert_string_equal(cfg->http_host, "127.0.0.1");
+    assert_int_equal(cfg->http_port, 6464);
     assert_null(cfg->control_token);
     assert_null(cfg->env_file);
     assert_null(cfg->env_file_vars);
@@ -187,6 +190,8 @@ static void test_full_globals(void **state)
     assert_int_equal(cfg->log_max_bytes, 1536 * 1024);
     assert_int_equal(cfg->log_backups, 3);
     assert_string_equal(cfg->http_listen, "127.0.0.1:7070");
+    assert_string_equal(cfg->http_host, "127.0.0.1");
+    assert_int_equal(cfg->http_port, 7070);
     assert_null(cfg->control_token); /* "control_token =" leaves it unset */
     snprintf(expect, sizeof expect, "%s/good.env", dir);
     assert_string_equal(cfg->env_file, expect);
@@ -661,6 +666,55 @@ static void test_bad_dsn(void **state)
     assert_null(strstr(err, "cret"));
 }
 
+/* http_listen is split into http_host and http_port at load; the CLI calls
+ * what they say (a wildcard through loopback, a v6 address in brackets). */
+static void test_http_listen(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value, *host;
+        unsigned port;
+        const char *call; /* httpcli_addr */
+    } good[] = {
+        {"127.0.0.1:6464", "127.0.0.1", 6464, "127.0.0.1:6464"},
+        {"localhost:1", "localhost", 1, "localhost:1"},
+        {"pgwake.internal:65535", "pgwake.internal", 65535, "pgwake.internal:65535"},
+        {"0.0.0.0:7000", "0.0.0.0", 7000, "127.0.0.1:7000"},
+        {"[::1]:8080", "::1", 8080, "[::1]:8080"},
+        {"[::]:8080", "::", 8080, "[::1]:8080"},
+        {"[fe80::1%eth0]:8080", "fe80::1%eth0", 8080, "[fe80::1%eth0]:8080"},
+        {"::1:8080", "::1", 8080, "[::1]:8080"}, /* the last colon ends HOST */
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char text[200], addr[300];
+        snprintf(text, sizeof text, "[pgwake]\nhttp_listen = %s\n", good[i].value);
+        Config *cfg = load_text("listen.conf", text);
+        assert_string_equal(cfg->http_listen, good[i].value);
+        assert_string_equal(cfg->http_host, good[i].host);
+        assert_int_equal(cfg->http_port, good[i].port);
+        assert_string_equal(httpcli_addr(cfg, addr, sizeof addr), good[i].call);
+        cfg_free(cfg);
+    }
+    char addr[300];
+    assert_string_equal(httpcli_addr(NULL, addr, sizeof addr), "127.0.0.1:6464");
+    static const char *const bad[] = {
+        "localhost",       ":6464",         "127.0.0.1:",   "127.0.0.1:0",
+        "127.0.0.1:65536", "127.0.0.1:80x", "127.0.0.1:-1", "127.0.0.1:+80",
+        "127.0.0.1: 80",   "[::1:8080",     "[::1]x:8080",  "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[200], expect[300];
+        snprintf(text, sizeof text, "[pgwake]\nhost = h\nhttp_listen = %s\n", bad[i]);
+        snprintf(expect, sizeof expect,
+                 "listen.conf:3: [pgwake] http_listen: \"%s\" is not HOST:PORT (e.g. "
+                 "127.0.0.1:6464)",
+                 bad[i]);
+        const char *err = err_text("listen.conf", text);
+        if (!strstr(err, expect))
+            fail_msg("http_listen = %s\n  expected: ...%s\n  got:      %s", bad[i], expect, err);
+    }
+}
+
 /* smtp_url credentials: seen (TLS is then required) and masked when shown */
 static void test_url_userinfo(void **state)
 {
@@ -797,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_bad_dsn),
         cmocka_unit_test(test_url_userinfo),
+        cmocka_unit_test(test_http_listen),
         cmocka_unit_test(test_example_documents_every_key),
         cmocka_unit_test(test_examples_load),
     };

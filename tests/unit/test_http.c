@@ -13,7 +13,8 @@
 #include "http_gate.h"
 
 typedef struct HostCase {
-    const char *host, *listen;
+    const char *host, *listen_host; /* Host header; Config.http_host */
+    unsigned listen_port;
     bool allowed;
 } HostCase;
 
@@ -21,32 +22,39 @@ static void test_host_allowed(void **state)
 {
     (void)state;
     static const HostCase cases[] = {
-        {"127.0.0.1:6464", "127.0.0.1:6464", true},
-        {"localhost:6464", "127.0.0.1:6464", true},
-        {"LOCALHOST:6464", "127.0.0.1:6464", true},
-        {"[::1]:6464", "127.0.0.1:6464", true},
-        {"[::1]:6464", "[::1]:6464", true},
-        {"pgwake.internal:6464", "pgwake.internal:6464", true},
-        {"192.168.1.5:6464", "0.0.0.0:6464", false},
-        {"0.0.0.0:6464", "0.0.0.0:6464", true},
-        {"localhost:6465", "127.0.0.1:6464", false},
-        {"localhost", "127.0.0.1:6464", false},
-        {"localhost", "127.0.0.1:80", true},
-        {"127.0.0.1", "127.0.0.1:80", true},
-        {"evil.example:6464", "127.0.0.1:6464", false},
-        {"localhost.evil.example:6464", "127.0.0.1:6464", false},
-        {"localhost:6464.evil", "127.0.0.1:6464", false},
-        {"127.0.0.1:64640", "127.0.0.1:6464", false},
-        {"127.0.0.1:646", "127.0.0.1:6464", false},
-        {"", "127.0.0.1:6464", false},
-        {NULL, "127.0.0.1:6464", false},
-        {"pgwake.internal", "pgwake.internal:80", true},
-        {"pgwake.internal.evil", "pgwake.internal:80", false},
+        {"127.0.0.1:6464", "127.0.0.1", 6464, true},
+        {"localhost:6464", "127.0.0.1", 6464, true},
+        {"LOCALHOST:6464", "127.0.0.1", 6464, true},
+        {"[::1]:6464", "127.0.0.1", 6464, true},
+        {"[::1]:6464", "::1", 6464, true},
+        {"pgwake.internal:6464", "pgwake.internal", 6464, true},
+        {"192.168.1.5:6464", "0.0.0.0", 6464, false},
+        {"0.0.0.0:6464", "0.0.0.0", 6464, true},
+        {"localhost:6465", "127.0.0.1", 6464, false},
+        {"localhost", "127.0.0.1", 6464, false},
+        {"localhost", "127.0.0.1", 80, true},
+        {"127.0.0.1", "127.0.0.1", 80, true},
+        {"evil.example:6464", "127.0.0.1", 6464, false},
+        {"localhost.evil.example:6464", "127.0.0.1", 6464, false},
+        {"localhost:6464.evil", "127.0.0.1", 6464, false},
+        {"127.0.0.1:64640", "127.0.0.1", 6464, false},
+        {"127.0.0.1:646", "127.0.0.1", 6464, false},
+        {"", "127.0.0.1", 6464, false},
+        {NULL, "127.0.0.1", 6464, false},
+        {"pgwake.internal", "pgwake.internal", 80, true},
+        {"pgwake.internal.evil", "pgwake.internal", 80, false},
+        /* a v6 listener: http_host has no brackets, a Host header has them */
+        {"[fe80::1]:6464", "fe80::1", 6464, true},
+        {"[fe80::1]", "fe80::1", 80, true},
+        {"[fe80::1]:6465", "fe80::1", 6464, false},
+        {"[fe80::1:6464", "fe80::1", 6464, false},
+        {"[::1]x:6464", "::1", 6464, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        if (http_host_allowed(cases[i].host, cases[i].listen) != cases[i].allowed)
-            fail_msg("Host \"%s\" on %s: expected %s", cases[i].host ? cases[i].host : "(null)",
-                     cases[i].listen, cases[i].allowed ? "allowed" : "refused");
+        const HostCase *c = &cases[i];
+        if (http_host_allowed(c->host, c->listen_host, c->listen_port) != c->allowed)
+            fail_msg("Host \"%s\" on %s port %u: expected %s", c->host ? c->host : "(null)",
+                     c->listen_host, c->listen_port, c->allowed ? "allowed" : "refused");
     }
 }
 
@@ -66,24 +74,24 @@ static void test_token_equal(void **state)
 static void test_loopback_and_reads(void **state)
 {
     (void)state;
-    assert_true(http_listen_is_loopback("127.0.0.1:6464"));
-    assert_true(http_listen_is_loopback("127.1.2.3:6464"));
-    assert_true(http_listen_is_loopback("[::1]:6464"));
-    assert_true(http_listen_is_loopback("localhost:6464"));
-    assert_false(http_listen_is_loopback("0.0.0.0:6464"));
-    assert_false(http_listen_is_loopback("[::]:6464"));
-    assert_false(http_listen_is_loopback("10.1.2.3:6464"));
-    assert_false(http_listen_is_loopback("128.0.0.1:6464"));
-    assert_false(http_listen_is_loopback("pgwake.internal:6464"));
+    assert_true(http_listen_is_loopback("127.0.0.1"));
+    assert_true(http_listen_is_loopback("127.1.2.3"));
+    assert_true(http_listen_is_loopback("::1"));
+    assert_true(http_listen_is_loopback("localhost"));
+    assert_false(http_listen_is_loopback("0.0.0.0"));
+    assert_false(http_listen_is_loopback("::"));
+    assert_false(http_listen_is_loopback("10.1.2.3"));
+    assert_false(http_listen_is_loopback("128.0.0.1"));
+    assert_false(http_listen_is_loopback("pgwake.internal"));
     assert_false(http_listen_is_loopback(NULL));
     /* loopback: a rebound name is refused, loopback names and no Host pass */
-    assert_false(http_read_host_ok("evil.example:6464", "127.0.0.1:6464"));
-    assert_false(http_read_host_ok("evil.example", "127.0.0.1:6464"));
-    assert_true(http_read_host_ok("localhost:6464", "127.0.0.1:6464"));
-    assert_true(http_read_host_ok("127.0.0.1:6464", "127.0.0.1:6464"));
-    assert_true(http_read_host_ok(NULL, "127.0.0.1:6464"));
+    assert_false(http_read_host_ok("evil.example:6464", "127.0.0.1", 6464));
+    assert_false(http_read_host_ok("evil.example", "127.0.0.1", 6464));
+    assert_true(http_read_host_ok("localhost:6464", "127.0.0.1", 6464));
+    assert_true(http_read_host_ok("127.0.0.1:6464", "127.0.0.1", 6464));
+    assert_true(http_read_host_ok(NULL, "127.0.0.1", 6464));
     /* off loopback, reads take any name */
-    assert_true(http_read_host_ok("monitor.example:6464", "0.0.0.0:6464"));
+    assert_true(http_read_host_ok("monitor.example:6464", "0.0.0.0", 6464));
 }
 
 int main(void)

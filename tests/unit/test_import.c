@@ -348,7 +348,7 @@ static void test_stage_names(void **state)
     ImportDoc d;
     import_doc_init(&d, "supervisord", "names");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        import_stage_add(&d, cases[i][0], "x", 1);
+        assert_non_null(import_stage_add(&d, cases[i][0], "x", 1));
     import_finish(&d);
     size_t i = 0;
     for (ImportStage *st = d.stages; st; st = st->next, i++) {
