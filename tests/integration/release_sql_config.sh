@@ -1,7 +1,8 @@
 #!/bin/sh
 # release_sql_config: a release_sql the database refuses (does not parse, names
 # a missing column, holds two statements) is a configuration error naming file,
-# line and key (line 9: write_conf adds http_listen), found by `pgwake check` (exit 2) and at start (exit 2), and a
+# line and key (the line is read back: write_conf adds http_listen and
+# lock_file), found by `pgwake check` (exit 2) and at start (exit 2), and a
 # refused statement executes nothing; a reload changes the statement live and
 # a bad one at reload keeps the previous one in force.
 . "$ROOT/tests/lib/itest.sh"
@@ -21,15 +22,16 @@ release_sql = $2
 EOF2
 }
 expect_refused() { # NAME PATTERN
+    l=$(grep -n '^release_sql' "$T/$1" | cut -d: -f1)
     "$PGWAKE" check -c "$T/$1" -d "$TEST_DSN" >"$T/check.out" 2>&1
     rc=$?
     [ "$rc" = 2 ] || fail "$1: check exit $rc: $(cat "$T/check.out")"
-    grep -q "^problem  *$T/$1:9: \[stage:leads\] release_sql: $2" "$T/check.out" \
+    grep -q "^problem  *$T/$1:$l: \[stage:leads\] release_sql: $2" "$T/check.out" \
         || fail "$1: check did not name it: $(cat "$T/check.out")"
     "$PGWAKE" run -c "$T/$1" -d "$TEST_DSN" >"$T/run.out" 2>&1
     rc=$?
     [ "$rc" = 2 ] || fail "$1: run exit $rc: $(tail -3 "$T/run.out")"
-    grep -q "ERROR $T/$1:9: \[stage:leads\] release_sql: $2" "$T/run.out" \
+    grep -q "ERROR $T/$1:$l: \[stage:leads\] release_sql: $2" "$T/run.out" \
         || fail "$1: run did not name it: $(cat "$T/run.out")"
     grep -q ' ready: ' "$T/run.out" && fail "$1: the daemon got ready"
     note "$1 refused: $(grep -o 'release_sql: .*' "$T/check.out")"
