@@ -3,6 +3,7 @@
  * Delivery (retries, the transfer thread) is in alert_xfer.c, the email
  * format in alert_mail.c, the webhook body in alert_webhook.c. */
 #include "alert.h"
+#include "errfmt.h"
 #include "clock.h"
 
 #include <stdarg.h>
@@ -425,19 +426,20 @@ static void batch_cb(evutil_socket_t fd, short what, void *arg)
 /* alert_new creates the alerter on base; conf is copied (alert_set_conf),
  * host names this daemon in messages and the default From. The transfer
  * thread starts later, with the first delivery. */
-Alerter *alert_new(struct event_base *base, const AlertConf *conf, const char *host, char *err)
+Alerter *alert_new(struct event_base *base, const AlertConf *conf, const char *host, char *err,
+                   size_t errlen)
 {
     Alerter *a = calloc(1, sizeof *a);
     if (!a || !(a->host = clean_dup(host && *host ? host : "localhost", false))) {
         free(a);
-        snprintf(err, ERR_LEN, "unable to create the alerter: out of memory");
+        errf(err, errlen, "unable to create the alerter: out of memory");
         return NULL;
     }
     a->base = base;
     if (!(a->q = deliveries_new(base))) {
         free(a->host);
         free(a);
-        snprintf(err, ERR_LEN, "unable to create the alerter: out of memory");
+        errf(err, errlen, "unable to create the alerter: out of memory");
         return NULL;
     }
     a->batch_tail = &a->batch;

@@ -61,8 +61,8 @@ typedef struct AlertTiming {
     int64_t timeout_ms;                            /* CURLOPT_TIMEOUT_MS */
 } AlertTiming;
 
-Alerter *alert_new(struct event_base *base, const AlertConf *conf, const char *host, char *err)
-    MUSTCHECK;
+Alerter *alert_new(struct event_base *base, const AlertConf *conf, const char *host, char *err,
+                   size_t errlen) MUSTCHECK;
 void alert_set_conf(Alerter *a, const AlertConf *conf);
 void alert_set_timing(Alerter *a, const AlertTiming *t);
 bool alert_enabled(const Alerter *a);

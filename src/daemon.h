@@ -59,8 +59,10 @@ typedef struct Daemon {
     bool final_wait : 1;      /* stop deadline passed: SIGKILL sent, last wait running */
     bool main_session : 1;    /* the main connection is up (a loss of the other follows) */
     bool maint_session : 1;   /* the maintenance connection is up (likewise) */
+    bool loop_done : 1;       /* the stop is complete: leave the loop (after-loop hook) */
     int64_t db_back_ms;       /* when the database came back after a loss (crash exclusion) */
     int exit_code;
+    uint32_t rng_state;       /* daemon_rand's */
     unsigned bad_logged;      /* bad payloads logged in the current window */
     unsigned bad_suppressed;
     DaemonStats st;
@@ -68,11 +70,11 @@ typedef struct Daemon {
 
 int daemon_run(Config *cfg, const char *conf_path, const char *opt_dsn) MUSTCHECK;
 Stage *daemon_stage(Daemon *d, const char *name);
-bool daemon_add_stage(Daemon *d, const StageConf *sc, const Config *cfg, char *err) MUSTCHECK;
+bool daemon_add_stage(Daemon *d, const StageConf *sc, const Config *cfg, char *err,
+                      size_t errlen) MUSTCHECK;
 Worker *daemon_worker_by_pid(Daemon *d, pid_t pid);
 Worker *daemon_worker_by_id(Daemon *d, const char *id);
-bool daemon_db_settled(const Daemon *d, int64_t window_ms);
-bool daemon_db_stuck(const Daemon *d, char *why, size_t n);
+void daemon_each_stage(Daemon *d, void (*fn)(Stage *));
 void daemon_maybe_finish(Daemon *d);
 void daemon_abort(Daemon *d, int code);
 uint32_t daemon_rand(void *d);

@@ -4,6 +4,7 @@
  * (POST /stages/NAME/ACTION) pass a Host, Origin, custom-header and token gate
  * first, so neither a cross-site form nor DNS rebinding can reach them. */
 #include "http.h"
+#include "errfmt.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "daemon.h"
+#include "daemon_db.h"
 #include "http_conns.h"
 #include "http_gate.h"
 #include "http_tasks.h"
@@ -535,13 +537,13 @@ static void request_cb(struct evhttp_request *req, void *arg)
 
 /* http_new listens on cfg->http_listen, on that address only; NULL with err
  * ("unable to listen on ...") when it cannot, which stops the start-up. */
-Http *http_new(Daemon *d, char *err)
+Http *http_new(Daemon *d, char *err, size_t errlen)
 {
     const char *listen = d->cfg->http_listen;
     Http *h = calloc(1, sizeof *h);
     if (!h || !(h->http = evhttp_new(d->base))) {
         free(h);
-        snprintf(err, ERR_LEN, "out of memory setting up HTTP");
+        errf(err, errlen, "out of memory setting up HTTP");
         return NULL;
     }
     h->d = d;
@@ -556,7 +558,7 @@ Http *http_new(Daemon *d, char *err)
     h->sock = evhttp_bind_socket_with_handle(h->http, d->cfg->http_host, d->cfg->http_port);
     if (!h->sock) {
         int e = errno;
-        snprintf(err, ERR_LEN, "unable to listen on %s: %s (set http_listen to a free address)",
+        errf(err, errlen, "unable to listen on %s: %s (set http_listen to a free address)",
                  listen, e ? strerror(e) : "address not usable");
         evhttp_free(h->http);
         free(h);

@@ -15,7 +15,7 @@ struct evbuffer;
 
 typedef struct Http Http;
 
-Http *http_new(struct Daemon *d, char *err) MUSTCHECK;
+Http *http_new(struct Daemon *d, char *err, size_t errlen) MUSTCHECK;
 void http_free(Http *h);
 void http_metrics(const Http *h, struct evbuffer *out);
 

@@ -93,7 +93,7 @@ void daemon_reload(Daemon *d)
     for (const StageConf *sc = n->stages; sc; sc = sc->next) {
         if (daemon_stage(d, sc->name))
             continue;
-        if (!daemon_add_stage(d, sc, n, err)) {
+        if (!daemon_add_stage(d, sc, n, err, sizeof err)) {
             log_error("%s: unable to add the stage: %s", sc->name, err);
             continue;
         }

@@ -2,6 +2,7 @@
  * it shows them its workers, then wakes and spawns them, sends the recounts,
  * arms its timers and goes FATAL, as the rules decide. */
 #include "stage.h"
+#include "errfmt.h"
 #include "clock.h"
 #include "trends.h"
 
@@ -18,18 +19,19 @@ static void refill_cb(evutil_socket_t fd, short what, void *arg);
 static void cap_cb(evutil_socket_t fd, short what, void *arg);
 
 /* stage_new builds a stage for conf, opening its worker log file. */
-Stage *stage_new(Daemon *d, const StageConf *conf, const Config *cfg, char *err)
+Stage *stage_new(Daemon *d, const StageConf *conf, const Config *cfg, char *err,
+                 size_t errlen)
 {
     Stage *s = calloc(1, sizeof *s);
     if (!s) {
-        snprintf(err, ERR_LEN, "out of memory");
+        errf(err, errlen, "out of memory");
         return NULL;
     }
     s->d = d;
     s->conf = conf;
     s->cfg = cfg;
     snprintf(s->name, sizeof s->name, "%s", conf->name);
-    s->log = outlog_open(cfg->log_dir, s->name, cfg->log_max_bytes, cfg->log_backups, err, ERR_LEN);
+    s->log = outlog_open(cfg->log_dir, s->name, cfg->log_max_bytes, cfg->log_backups, err, errlen);
     if (!s->log) {
         free(s);
         return NULL;

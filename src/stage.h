@@ -46,7 +46,7 @@ typedef struct Stage {
 } Stage;
 
 Stage *stage_new(struct Daemon *d, const StageConf *conf, const struct Config *cfg,
-                 char *err) MUSTCHECK;
+                 char *err, size_t errlen) MUSTCHECK;
 void stage_free(Stage *s);
 void stage_hint(Stage *s, bool fast);
 void stage_recount(Stage *s);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "daemon_db.h"
 #include "deaths.h"
 #include "trends.h"
 #include "spawn.h"

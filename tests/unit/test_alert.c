@@ -272,7 +272,7 @@ static int start_silent(T *t)
 static void make_alerter(T *t)
 {
     char err[ERR_LEN] = "";
-    t->a = alert_new(t->base, &t->conf, "testhost", err);
+    t->a = alert_new(t->base, &t->conf, "testhost", err, sizeof err);
     assert_non_null(t->a);
     assert_true(alert_enabled(t->a));
 }
@@ -708,7 +708,7 @@ static void test_disabled_and_reload(void **state)
 {
     T *t = *state;
     char err[ERR_LEN] = "";
-    t->a = alert_new(t->base, &t->conf, "testhost", err);
+    t->a = alert_new(t->base, &t->conf, "testhost", err, sizeof err);
     assert_non_null(t->a);
     assert_false(alert_enabled(t->a));
     alert_stage_fatal(t->a, "extract", "boom");
