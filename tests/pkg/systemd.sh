@@ -193,8 +193,6 @@ ok "watchdog (WatchdogUSec=$wd): SIGSTOPped daemon restarted after $tw s (NResta
 # ---- stop with a busy worker (it ignores S: drain mode): within TimeoutStopSec,
 # exit 0, no worker left, no lease held, the interrupted task given back with
 # its attempt refunded. The busy worker is the one that took task $idw again.
-# (One task on purpose: a drain-mode worker stays "starting" in the daemon's
-# count, which holds back a second spawn for its stage while it works.)
 wait_c "su pgwake -s /bin/sh -c \"psql -qAt -d pgwake -c \\\"SELECT status FROM pgwake.tasks WHERE id = $idw\\\"\" | grep -qx leased" 30 \
     || fail "task $idw not leased again after the watchdog restart"
 att=$(sql "SELECT attempts FROM pgwake.tasks WHERE id = $idw")
